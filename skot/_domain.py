@@ -1,0 +1,129 @@
+"""How source and target rows reach an estimator (SPEC section 2).
+
+``sample_domain >= 0`` marks source rows, ``< 0`` target rows; without it,
+masked labels (``y == -1``, or NaN for a continuous ``y``) mark target rows;
+without either, every row is source and the estimator's ``target`` parameter
+supplies a reference distribution.
+"""
+
+import numpy as np
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _check_sample_weight
+
+__all__ = ["pack"]
+
+
+def _as_list(arrays):
+    return list(arrays) if isinstance(arrays, (list, tuple)) else [arrays]
+
+
+def pack(X_source, X_target, y_source=None):
+    """Stack source and target data into ``(X, y_masked, sample_domain)``.
+
+    Parameters
+    ----------
+    X_source, X_target : array-like of shape (n, d), or a list of them
+        One array per domain; lists give several source (or target) domains.
+    y_source : array-like of shape (n,), or a list of them, optional
+        Source labels. Target rows get the masked label: NaN for float labels
+        (regression), -1 otherwise (classification).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, d)
+        New array; inputs are never modified.
+    y_masked : ndarray of shape (n_samples,) or None
+        None when ``y_source`` is None.
+    sample_domain : ndarray of int of shape (n_samples,)
+        Source domains numbered 0, 1, ...; target domains -1, -2, ...
+    """
+    sources = [check_array(x) for x in _as_list(X_source)]
+    targets = [check_array(x) for x in _as_list(X_target)]
+    X = np.concatenate(sources + targets, axis=0)
+    sample_domain = np.concatenate(
+        [np.full(len(x), k, dtype=np.int64) for k, x in enumerate(sources)]
+        + [np.full(len(x), -k - 1, dtype=np.int64) for k, x in enumerate(targets)]
+    )
+    if y_source is None:
+        return X, None, sample_domain
+    labels = [np.asarray(y) for y in _as_list(y_source)]
+    if len(labels) != len(sources) or any(len(y) != len(x) for y, x in zip(labels, sources)):
+        raise ValueError("y_source must have one label per source row.")
+    y = np.concatenate(labels)
+    n_target = sum(len(x) for x in targets)
+    if y.dtype.kind == "f":
+        mask = np.full(n_target, np.nan, dtype=y.dtype)
+    else:
+        if np.any(y == -1):
+            raise ValueError("y_source contains the label -1, which marks target rows.")
+        mask = np.full(n_target, -1, dtype=y.dtype if y.dtype.kind in "iu" else object)
+    return X, np.concatenate([y.astype(mask.dtype, copy=False), mask]), sample_domain
+
+
+def infer_sample_domain(n_samples, y=None, sample_domain=None):
+    """Integer domain of each row from ``sample_domain``, else from masked labels.
+
+    Without either, every row is in source domain 0.
+    """
+    if sample_domain is not None:
+        sample_domain = check_array(sample_domain, ensure_2d=False, dtype=None)
+        if sample_domain.ndim != 1 or len(sample_domain) != n_samples:
+            raise ValueError(
+                f"sample_domain has shape {sample_domain.shape}; expected ({n_samples},)."
+            )
+        if not np.all(np.mod(sample_domain, 1) == 0):
+            raise ValueError("sample_domain must hold integers.")
+        return sample_domain.astype(np.int64)
+    domain = np.zeros(n_samples, dtype=np.int64)
+    if y is None:
+        return domain
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        return domain
+    if y.dtype.kind == "f" and type_of_target(y[~np.isnan(y)]) == "continuous":
+        domain[np.isnan(y)] = -1
+    elif y.dtype.kind in "fiuO":
+        domain[np.asarray(y == -1, dtype=bool)] = -1
+    return domain
+
+
+def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
+    """Weights of ``rows``: each domain gets equal total mass, normalised within it.
+
+    Raises a ValueError for negative weights, or a domain with fewer than
+    ``min_samples`` samples of positive weight.
+    """
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    weights = weights[rows]
+    domains = sample_domain[rows]
+    out = np.zeros_like(weights)
+    labels = np.unique(domains)
+    for label in labels:
+        members = domains == label
+        mass = weights[members].sum()
+        count = int(np.count_nonzero(weights[members]))
+        if count < min_samples:
+            raise ValueError(
+                f"The {side} domain {label} has {count} sample{'s' if count != 1 else ''} "
+                f"with positive weight; at least {min_samples} are needed."
+            )
+        out[members] = weights[members] / (mass * len(labels))
+    return out
+
+
+def reference_points(target, n_features, n_samples, random_state):
+    """Target points for data with no target rows: ``"normal"``, ``"uniform"`` or an array."""
+    if isinstance(target, str):
+        rng = check_random_state(random_state)
+        if target == "normal":
+            return rng.standard_normal((n_samples, n_features))
+        return rng.uniform(size=(n_samples, n_features))
+    points = check_array(target, dtype=np.float64)
+    if points.shape[1] != n_features:
+        raise ValueError(
+            f"target has {points.shape[1]} features, but X has {n_features} features."
+        )
+    if points.shape[0] < 2:
+        raise ValueError("target must hold at least 2 points.")
+    return points

@@ -1,0 +1,38 @@
+"""Array backends: geometries that reduce an implicit cost matrix.
+
+``"numpy"`` is the dense reference; ``"numba"`` computes costs on the fly with
+compiled parallel kernels (O(n + m) memory) and is the default on CPU.
+"""
+
+from ._base import Geometry
+from ._costs import METRICS, pairwise_cost
+from ._numpy import DenseGeometry
+
+BACKENDS = ("auto", "numpy", "numba", "cupy")
+
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "get_geometry", "pairwise_cost", "resolve_backend"]
+
+
+def resolve_backend(backend, metric="sqeuclidean"):
+    """Name of the backend that will run: ``"auto"`` picks the fastest available."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {BACKENDS}.")
+    if backend == "cupy":
+        try:
+            import cupy  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "backend='cupy' requires CuPy, which is not installed; "
+                "install skot[gpu] or use backend='numpy' or 'numba'."
+            ) from None
+        raise ValueError("backend='cupy' is not available in this version of skot.")
+    if backend == "auto":
+        return "numpy"
+    if backend == "numba":
+        raise ValueError("backend='numba' is not available in this version of skot.")
+    return backend
+
+
+def get_geometry(backend, x, y, metric):
+    """Geometry of ``x`` and ``y`` under ``metric`` for a resolved ``backend`` name."""
+    return DenseGeometry(x, y, metric)

@@ -1,0 +1,64 @@
+"""The interface every backend implements: a geometry of two point clouds.
+
+A geometry holds points ``x`` (n, d), ``y`` (m, d) and a ground cost ``c``. The
+solvers only talk to it through reductions over one axis of the implicit cost
+matrix ``C[i, j] = c(x_i, y_j)``, so a backend is free to store ``C`` (dense
+reference) or to recompute it on the fly (online kernels, O(n + m) memory).
+
+Conventions: ``axis=1`` reduces over ``j`` (one value per row ``x_i``, ``h`` has
+length m); ``axis=0`` reduces over ``i`` (one value per column ``y_j``, ``h``
+has length n). Log-weighted potentials are ``h = f + eps * log(a)``.
+"""
+
+import numpy as np
+
+
+class Geometry:
+    """Abstract geometry; see the module docstring for conventions."""
+
+    def __init__(self, x, y, metric):
+        self.x = x
+        self.y = y
+        self.metric = metric
+
+    @property
+    def shape(self):
+        return (self.x.shape[0], self.y.shape[0])
+
+    def _other_points(self, axis):
+        return self.y if axis == 1 else self.x
+
+    def softmin(self, h, eps, axis):
+        """``-eps * log sum_k exp((h_k - C)/eps)`` along ``axis`` (the c-transform)."""
+        raise NotImplementedError
+
+    def barycentric_map(self, h, eps, axis):
+        """Soft-argmin average of the other cloud's points along ``axis``.
+
+        For ``axis=1``: ``T(x_i) = sum_j w_ij y_j`` with
+        ``w_ij = softmax_j((h_j - C_ij) / eps)``; finite for any finite point.
+        """
+        raise NotImplementedError
+
+    def sample(self, h, eps, axis, n_samples, rng):
+        """Indices drawn from ``softmax((h - C) / eps)`` along ``axis``, shape (rows, n_samples)."""
+        raise NotImplementedError
+
+    def plan(self, hf, hg, eps):
+        """Dense coupling ``P_ij = exp((hf_i + hg_j - C_ij) / eps)``."""
+        raise NotImplementedError
+
+    def plan_cost(self, hf, hg, eps):
+        """``<C, P>`` for the coupling of :meth:`plan`, without storing ``P``."""
+        raise NotImplementedError
+
+    def cost_statistic(self, kind, a, b):
+        """Weighted ``"mean"``, ``"median"`` or ``"max"`` of ``C`` under ``a (x) b``."""
+        raise NotImplementedError
+
+
+def weighted_median(values, weights):
+    """Smallest value whose cumulative weight reaches half the total."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])

@@ -1,0 +1,67 @@
+"""Ground costs c(x, y) shared by every backend (dense NumPy reference)."""
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+METRICS = ("sqeuclidean", "euclidean", "cosine")
+
+
+def _unit_rows(x):
+    """Rows scaled to unit Euclidean norm; zero rows stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def pairwise_cost(x, y, metric):
+    """Dense cost matrix ``C[i, j] = c(x_i, y_j)`` in float64.
+
+    ``"sqeuclidean"``: |x - y|^2; ``"euclidean"``: |x - y|;
+    ``"cosine"``: 1 - <x, y> / (|x| |y|) (a zero vector has cosine 0 with all);
+    a callable ``metric(x, y)`` must return the ``(len(x), len(y))`` matrix.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if callable(metric):
+        cost = np.asarray(metric(x, y), dtype=np.float64)
+        if cost.shape != (x.shape[0], y.shape[0]):
+            raise ValueError(
+                f"The metric callable returned shape {cost.shape}; expected "
+                f"{(x.shape[0], y.shape[0])}."
+            )
+        if not np.all(np.isfinite(cost)):
+            raise ValueError("The metric callable returned non-finite costs.")
+        return cost
+    if metric == "cosine":
+        return np.clip(1.0 - _unit_rows(x) @ _unit_rows(y).T, 0.0, 2.0)
+    if metric in ("sqeuclidean", "euclidean"):
+        return cdist(x, y, metric)
+    raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS} or a callable.")
+
+
+def median_cost(x, y, a, b, metric, max_points=2000):
+    """Weighted median of ``c(x_i, y_j)`` under ``a (x) b``.
+
+    Exact up to ``max_points`` points a side; beyond, on evenly spaced subsamples
+    (deterministic, and identical for every backend).
+    """
+    from ._base import weighted_median
+
+    keep_x, keep_y = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+    keep_x = keep_x[np.linspace(0, len(keep_x) - 1, min(len(keep_x), max_points)).astype(int)]
+    keep_y = keep_y[np.linspace(0, len(keep_y) - 1, min(len(keep_y), max_points)).astype(int)]
+    cost = pairwise_cost(x[keep_x], y[keep_y], metric)
+    return weighted_median(cost.ravel(), np.outer(a[keep_x], b[keep_y]).ravel())
+
+
+def far_point_assignment(x, y, metric):
+    """Index of the ``y_j`` that the soft-min picks for points so far that costs overflow.
+
+    For x = t u with t -> infinity, ``c(x, y_j) - g_j`` is ordered by
+    ``-<u, y_j>`` for both Euclidean costs (|x - y|^2 = t^2 - 2 t <u, y> + O(1)),
+    so the map tends to the support point furthest along the direction of x.
+    """
+    if callable(metric):
+        cost = np.asarray(metric(x, y), dtype=np.float64)
+        return np.argmin(np.where(np.isnan(cost), np.inf, cost), axis=1)
+    directions = x / np.max(np.abs(x), axis=1, keepdims=True)
+    return np.argmax(directions @ np.asarray(y, dtype=np.float64).T, axis=1)

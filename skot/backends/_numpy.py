@@ -1,0 +1,99 @@
+"""Dense NumPy reference backend: simple, exact, float64 throughout."""
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+
+from ._base import Geometry
+from ._costs import median_cost, far_point_assignment, pairwise_cost
+
+# Cost matrices up to this many entries are stored; larger ones are recomputed
+# block by block, so that the reference also maps many new points in bounded memory.
+STORE_LIMIT = 2**24
+BLOCK_ENTRIES = 2**22
+
+
+class DenseGeometry(Geometry):
+    """Geometry that reduces dense cost blocks with ``scipy.special.logsumexp``."""
+
+    def __init__(self, x, y, metric):
+        super().__init__(
+            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), metric
+        )
+        n, m = self.shape
+        self._cost = pairwise_cost(self.x, self.y, metric) if n * m <= STORE_LIMIT else None
+
+    def _blocks(self, axis):
+        """Yield ``(rows, C_block)``; block rows index the axis kept by the reduction."""
+        n, m = self.shape
+        n_rows = n if axis == 1 else m
+        step = max(1, BLOCK_ENTRIES // max(n + m - n_rows, 1))
+        for start in range(0, n_rows, step):
+            rows = slice(start, min(start + step, n_rows))
+            if self._cost is not None:
+                block = self._cost[rows] if axis == 1 else self._cost[:, rows].T
+            elif axis == 1:
+                block = pairwise_cost(self.x[rows], self.y, self.metric)
+            else:
+                block = pairwise_cost(self.x, self.y[rows], self.metric).T
+            yield rows, block
+
+    def _n_rows(self, axis):
+        return self.shape[0] if axis == 1 else self.shape[1]
+
+    def softmin(self, h, eps, axis):
+        out = np.empty(self._n_rows(axis))
+        for rows, block in self._blocks(axis):
+            out[rows] = -eps * logsumexp((h - block) / eps, axis=1)
+        return out
+
+    def barycentric_map(self, h, eps, axis):
+        points = self._other_points(axis)
+        own = self.x if axis == 1 else self.y
+        out = np.empty((self._n_rows(axis), points.shape[1]))
+        for rows, block in self._blocks(axis):
+            logits = (h - block) / eps
+            far = ~np.isfinite(logits.max(axis=1))
+            logits[far] = 0.0
+            out[rows] = softmax(logits, axis=1) @ points
+            if far.any():
+                idx = np.arange(rows.start, rows.stop)[far]
+                out[idx] = points[self._far_assignment(own[idx], axis)]
+        return out
+
+    def _far_assignment(self, points, axis):
+        if axis == 0 and callable(self.metric):
+            return far_point_assignment(points, self.x, lambda u, v: self.metric(v, u).T)
+        return far_point_assignment(points, self._other_points(axis), self.metric)
+
+    def sample(self, h, eps, axis, n_samples, rng):
+        out = np.empty((self._n_rows(axis), n_samples), dtype=np.intp)
+        uniforms = rng.uniform(size=out.shape)
+        for rows, block in self._blocks(axis):
+            cdf = np.cumsum(softmax((h - block) / eps, axis=1), axis=1)
+            for k, row in enumerate(range(rows.start, rows.stop)):
+                picked = np.searchsorted(cdf[k], uniforms[row] * cdf[k, -1], side="right")
+                out[row] = np.minimum(picked, cdf.shape[1] - 1)
+        return out
+
+    def plan(self, hf, hg, eps):
+        plan = np.empty(self.shape)
+        for rows, block in self._blocks(1):
+            plan[rows] = np.exp((hf[rows, None] + hg - block) / eps)
+        return plan
+
+    def plan_cost(self, hf, hg, eps):
+        total = 0.0
+        for rows, block in self._blocks(1):
+            total += float(np.sum(np.exp((hf[rows, None] + hg - block) / eps) * block))
+        return total
+
+    def cost_statistic(self, kind, a, b):
+        if kind == "mean":
+            return float(sum(a[rows] @ block @ b for rows, block in self._blocks(1)))
+        keep_x, keep_y = a > 0, b > 0
+        if kind == "max":
+            return float(max(block[:, keep_y][keep_x[rows]].max(initial=0.0)
+                             for rows, block in self._blocks(1)))
+        if kind == "median":
+            return median_cost(self.x, self.y, a, b, self.metric)
+        raise ValueError(f"Unknown cost statistic {kind!r}.")

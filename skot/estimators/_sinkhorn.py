@@ -1,0 +1,298 @@
+"""SinkhornTransport: entropic OT between source and target, with its maps."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._domain import domain_weights, infer_sample_domain
+from ..backends import BACKENDS, METRICS, get_geometry, resolve_backend
+from ..solvers import sinkhorn, sinkhorn_divergence
+from ._base import FLOAT_DTYPES, split_source_target, warn_if_not_converged
+
+PLAN_SIZE_LIMIT = 50_000_000
+SCORE_REG = 0.05
+
+
+class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Entropic optimal transport from source rows to target rows.
+
+    Solves min_P <C, P> + eps KL(P | a (x) b) over couplings of the source and
+    target empirical measures (log-domain Sinkhorn), with
+    ``eps = reg * cost_scale_``; ``transform`` is the entropic map
+    T(x) = sum_j softmax_j((g_j + eps log b_j - c(x, y_j)) / eps) y_j.
+
+    Parameters
+    ----------
+    reg : float, default=0.05
+        Entropic regularisation in units of the cost scale.
+    reg_m : float or None, default=None
+        KL marginal relaxation (unbalanced OT), in units of the cost scale.
+    metric : {"sqeuclidean", "euclidean", "cosine"} or callable, default="sqeuclidean"
+        Ground cost; a callable ``metric(X, Y)`` returns the cost matrix.
+    cost_scale : {"mean", "median", "max"}, float or None, default="mean"
+        Unit of ``reg``: a statistic of the source-target costs, a float, or None (1).
+    max_iter : int, default=1000
+        Maximum Sinkhorn iterations.
+    tol : float, default=1e-9
+        Tolerance on the L1 marginal error.
+    target : {"normal", "uniform"} or array-like, default="normal"
+        Reference target used when the data carry no target rows.
+    n_target_samples : int, default=1000
+        Number of reference points drawn for ``target="normal"`` or ``"uniform"``.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        Array backend; "auto" picks the fastest one for the input.
+    verbose : int, default=0
+        Solver progress printing.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the reference target draws.
+
+    Attributes
+    ----------
+    potential_source_, potential_target_ : ndarray
+        Dual potentials f and g (raw cost units).
+    support_source_, support_target_ : ndarray
+        Points of the source and target measures (rows of zero weight dropped).
+    weights_source_, weights_target_ : ndarray
+        Their masses, each summing to one.
+    transport_cost_ : float
+        <C, P> in raw cost units.
+    cost_scale_ : float
+        The raw cost unit of ``reg``; ``epsilon_ = reg * cost_scale_``.
+    epsilon_ : float
+        Entropic regularisation in raw cost units.
+    backend_ : str
+        Backend that ran.
+    n_iter_ : int
+        Sinkhorn iterations run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    _parameter_constraints = {
+        "reg": [Interval(Real, 0, None, closed="neither")],
+        "reg_m": [None, Interval(Real, 0, None, closed="neither")],
+        "metric": [StrOptions(set(METRICS)), callable],
+        "cost_scale": [StrOptions({"mean", "median", "max"}), Interval(Real, 0, None, closed="neither"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "target": [StrOptions({"normal", "uniform"}), "array-like"],
+        "n_target_samples": [Interval(Integral, 2, None, closed="left")],
+        "backend": [StrOptions(set(BACKENDS))],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    __metadata_request__fit = {"sample_domain": True}
+    __metadata_request__transform = {"sample_domain": True}
+    __metadata_request__score = {"sample_domain": True}
+
+    def __init__(
+        self,
+        reg=0.05,
+        *,
+        reg_m=None,
+        metric="sqeuclidean",
+        cost_scale="mean",
+        max_iter=1000,
+        tol=1e-9,
+        target="normal",
+        n_target_samples=1000,
+        backend="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.reg = reg
+        self.reg_m = reg_m
+        self.metric = metric
+        self.cost_scale = cost_scale
+        self.max_iter = max_iter
+        self.tol = tol
+        self.target = target
+        self.n_target_samples = n_target_samples
+        self.backend = backend
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _geometry(self, x, y):
+        return get_geometry(self.backend_, x, y, self.metric)
+
+    def _fit(self, X, y, sample_domain, sample_weight):
+        self._validate_params()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES)
+        self.backend_ = resolve_backend(self.backend, self.metric)
+        data = split_source_target(
+            X, y, sample_domain, sample_weight,
+            target=self.target, n_target_samples=self.n_target_samples,
+            random_state=self.random_state,
+        )
+        geometry = self._geometry(data.source, data.target)
+        self.cost_scale_ = self._cost_scale(geometry, data)
+        self.epsilon_ = self.reg * self.cost_scale_
+        reg_m = None if self.reg_m is None else self.reg_m * self.cost_scale_
+        result = sinkhorn(
+            geometry, data.source_weights, data.target_weights, self.epsilon_,
+            reg_m=reg_m, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+        )
+        warn_if_not_converged(self, result, self.tol)
+        self.support_source_, self.weights_source_ = data.source, data.source_weights
+        self.support_target_, self.weights_target_ = data.target, data.target_weights
+        self.potential_source_ = result.potential_source
+        self.potential_target_ = result.potential_target
+        self.n_iter_ = result.n_iter
+        self.transport_cost_ = geometry.plan_cost(*self._log_weighted_potentials(), self.epsilon_)
+        self._divergence_eps = SCORE_REG * geometry.cost_statistic(
+            "mean", data.source_weights, data.target_weights
+        )
+        return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _cost_scale(self, geometry, data):
+        if self.cost_scale is None:
+            return 1.0
+        if not isinstance(self.cost_scale, str):
+            return float(self.cost_scale)
+        scale = geometry.cost_statistic(self.cost_scale, data.source_weights, data.target_weights)
+        if not scale > 0:
+            raise ValueError(
+                f"The {self.cost_scale} source-target cost is {scale}: the measures coincide "
+                "on a single point; pass cost_scale as a positive float."
+            )
+        return scale
+
+    def _log_weighted_potentials(self):
+        eps = self.epsilon_
+        return (
+            self.potential_source_ + eps * np.log(self.weights_source_),
+            self.potential_target_ + eps * np.log(self.weights_target_),
+        )
+
+    def fit(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit the entropic coupling between the source and target rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows together.
+        y : array-like of shape (n_samples,), optional
+            Masked labels (-1 or NaN mark target rows) when ``sample_domain`` is absent.
+        sample_domain : array-like of int of shape (n_samples,), optional
+            >= 0 for source rows, < 0 for target rows.
+        sample_weight : array-like of shape (n_samples,), optional
+            Mass of each row, normalised within its domain.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, y, sample_domain, sample_weight)
+        return self
+
+    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit, then map the source rows onto the target; target rows are returned as they are."""
+        X, domains = self._fit(X, y, sample_domain, sample_weight)
+        return self._map_source_rows(X, domains)
+
+    def _map_source_rows(self, X, domains):
+        out = X.copy()
+        is_source = domains >= 0
+        if is_source.any():
+            out[is_source] = self._map(X[is_source])
+        return out
+
+    def _map(self, X):
+        _, log_b = self._log_weighted_potentials()
+        mapped = self._geometry(X, self.support_target_).barycentric_map(log_b, self.epsilon_, axis=1)
+        return mapped.astype(X.dtype, copy=False)
+
+    def transform(self, X, sample_domain=None):
+        """Entropic map of the rows of ``X`` (source rows only if ``sample_domain`` is given).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        sample_domain : array-like of int of shape (n_samples,), optional
+            When given, rows with ``sample_domain < 0`` are target rows, returned unchanged.
+
+        Returns
+        -------
+        X_mapped : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        if sample_domain is None:
+            return self._map(X)
+        return self._map_source_rows(X, infer_sample_domain(X.shape[0], None, sample_domain))
+
+    def inverse_transform(self, X):
+        """Entropic map from the target to the source measure, at the rows of ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        log_a, _ = self._log_weighted_potentials()
+        mapped = self._geometry(self.support_source_, X).barycentric_map(log_a, self.epsilon_, axis=0)
+        return mapped.astype(X.dtype, copy=False)
+
+    def transport_plan(self):
+        """Dense coupling P (source support x target support), summing to the total mass.
+
+        Raises a ValueError beyond ``PLAN_SIZE_LIMIT`` entries: use the maps instead.
+        """
+        check_is_fitted(self)
+        n, m = len(self.support_source_), len(self.support_target_)
+        if n * m > PLAN_SIZE_LIMIT:
+            raise ValueError(
+                f"The transport plan would have {n} x {m} = {n * m} entries, beyond the "
+                f"limit of {PLAN_SIZE_LIMIT}; use transform, sample or the potentials instead."
+            )
+        geometry = self._geometry(self.support_source_, self.support_target_)
+        return geometry.plan(*self._log_weighted_potentials(), self.epsilon_)
+
+    def sample(self, X, n_samples=1, random_state=None):
+        """Draw target points from the conditional coupling pi(. | x) for each row of X.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_rows, n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        if not (isinstance(n_samples, Integral) and n_samples >= 1):
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        _, log_b = self._log_weighted_potentials()
+        indices = self._geometry(X, self.support_target_).sample(
+            log_b, self.epsilon_, 1, n_samples, check_random_state(random_state)
+        )
+        return self.support_target_[indices].astype(X.dtype, copy=False)
+
+    def score(self, X, y=None, sample_domain=None):
+        """Minus the debiased Sinkhorn divergence between mapped source rows and the target.
+
+        Target rows of ``X`` (by ``sample_domain`` or masked ``y``) are the target;
+        without any, the fitted target support is. Higher is better; the divergence
+        uses ``eps = 0.05 * mean cost`` of the fitted problem, whatever ``reg``,
+        so scores compare across hyper-parameters.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        domains = infer_sample_domain(X.shape[0], y, sample_domain)
+        is_source = domains >= 0
+        if not is_source.any():
+            raise ValueError("score needs source rows; every row of X is marked as target.")
+        a = domain_weights(X, None, domains, is_source, "source", min_samples=1)
+        if (~is_source).any():
+            reference = X[~is_source]
+            b = domain_weights(X, None, domains, ~is_source, "target", min_samples=1)
+        else:
+            reference, b = self.support_target_, self.weights_target_
+        divergence = sinkhorn_divergence(
+            self._geometry, self._map(X[is_source]), reference, a, b, self._divergence_eps,
+            max_iter=self.max_iter, tol=1e-6,
+        )
+        return -divergence
