@@ -1,0 +1,12 @@
+import os
+
+# scikit-learn's array-API checks need this before SciPy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,129 @@
+"""The log-domain solver against independent truths."""
+
+import numpy as np
+import pytest
+from scipy.linalg import sqrtm
+from scipy.spatial.distance import cdist
+
+from skot.backends import DenseGeometry, pairwise_cost
+from skot.solvers import sinkhorn, sinkhorn_divergence
+
+from .reference import textbook_sinkhorn
+
+
+def small_problem(rng, n=30, m=40, d=3):
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 1.0
+    a, b = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, m)
+    return x, y, a / a.sum(), b / b.sum()
+
+
+def dense_plan(result, cost, a, b):
+    eps = result.eps
+    f, g = result.potential_source, result.potential_target
+    return a[:, None] * b[None, :] * np.exp((f[:, None] + g[None, :] - cost) / eps)
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "cosine"])
+def test_plan_matches_textbook_sinkhorn(rng, metric):
+    x, y, a, b = small_problem(rng)
+    cost = pairwise_cost(x, y, metric)
+    eps = 0.1 * cost.mean()
+    result = sinkhorn(DenseGeometry(x, y, metric), a, b, eps, tol=1e-13, max_iter=20000)
+    assert result.converged
+    np.testing.assert_allclose(dense_plan(result, cost, a, b), textbook_sinkhorn(cost, a, b, eps), atol=1e-8, rtol=0)
+
+
+def test_marginals_and_primal_dual_gap(rng):
+    x, y, a, b = small_problem(rng)
+    cost = cdist(x, y, "sqeuclidean")
+    eps = 0.05 * cost.mean()
+    result = sinkhorn(DenseGeometry(x, y, "sqeuclidean"), a, b, eps, tol=1e-12, max_iter=50000)
+    plan = dense_plan(result, cost, a, b)
+    np.testing.assert_allclose(plan.sum(axis=1), a, atol=1e-14)
+    np.testing.assert_allclose(plan.sum(axis=0), b, atol=1e-11)
+    assert result.marginal_error == pytest.approx(np.abs(plan.sum(axis=0) - b).sum(), abs=1e-15)
+    primal = np.sum(plan * cost) + eps * np.sum(plan * np.log(plan / np.outer(a, b)))
+    assert result.dual_objective == pytest.approx(primal, rel=1e-10)
+
+
+def test_warm_start_from_the_solution_converges_at_once(rng):
+    x, y, a, b = small_problem(rng)
+    geometry = DenseGeometry(x, y, "sqeuclidean")
+    eps = 0.5
+    cold = sinkhorn(geometry, a, b, eps, tol=1e-12)
+    warm = sinkhorn(geometry, a, b, eps, tol=1e-10, init=(cold.potential_source, cold.potential_target))
+    assert cold.n_iter > 5 and warm.n_iter == 1
+    np.testing.assert_allclose(warm.potential_source, cold.potential_source, atol=1e-10)
+
+
+def test_unbalanced_tends_to_balanced(rng):
+    x, y, a, b = small_problem(rng)
+    geometry = DenseGeometry(x, y, "sqeuclidean")
+    cost = pairwise_cost(x, y, "sqeuclidean")
+    eps = 0.1 * cost.mean()
+    balanced = dense_plan(sinkhorn(geometry, a, b, eps, tol=1e-13, max_iter=10000), cost, a, b)
+    gaps = []
+    for reg_m in [1.0, 1e2, 1e4, 1e6]:
+        result = sinkhorn(geometry, a, b, eps, reg_m=reg_m, tol=1e-13, max_iter=10000)
+        gaps.append(np.abs(dense_plan(result, cost, a, b) - balanced).sum())
+    assert all(later < earlier / 10 for earlier, later in zip(gaps, gaps[1:]))
+    assert gaps[-1] < 1e-5
+
+
+def test_unbalanced_fixed_point_is_the_kl_relaxed_optimum(rng):
+    """First-order conditions of the unbalanced dual: f = -rho log(P1 / a), same for g."""
+    x, y, a, b = small_problem(rng)
+    cost = pairwise_cost(x, y, "sqeuclidean")
+    eps, rho = 0.2, 0.7
+    result = sinkhorn(DenseGeometry(x, y, "sqeuclidean"), a, b, eps, reg_m=rho, tol=1e-14, max_iter=10000)
+    plan = dense_plan(result, cost, a, b)
+    np.testing.assert_allclose(result.potential_source, -rho * np.log(plan.sum(axis=1) / a), atol=1e-9)
+    np.testing.assert_allclose(result.potential_target, -rho * np.log(plan.sum(axis=0) / b), atol=1e-9)
+
+
+def gaussian_entropic_transport_cost(mean_x, cov_x, mean_y, cov_y, eps):
+    """E|X - Y|^2 under the entropic OT plan between Gaussians (Janati et al. 2020).
+
+    With sigma^2 = eps / 2 and D = (4 A^1/2 B A^1/2 + sigma^4 I)^1/2:
+    |m_x - m_y|^2 + tr A + tr B - tr D + d sigma^2.
+    """
+    d = len(mean_x)
+    sigma2 = eps / 2
+    root = np.real(sqrtm(cov_x))
+    middle = np.real(sqrtm(4 * root @ cov_y @ root + sigma2**2 * np.eye(d)))
+    return np.sum((mean_x - mean_y) ** 2) + np.trace(cov_x) + np.trace(cov_y) - np.trace(middle) + d * sigma2
+
+
+def gaussian_samples_with_exact_moments(rng, mean, cov, n):
+    """Samples whose empirical mean and (biased) covariance equal ``mean`` and ``cov``."""
+    z = rng.standard_normal((n, len(mean)))
+    z -= z.mean(axis=0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z.T, bias=True))).T
+    return mean + z @ np.linalg.cholesky(cov).T
+
+
+@pytest.mark.parametrize("eps", [0.5, 2.0])
+def test_gaussian_closed_form_transport_cost(eps):
+    rng = np.random.default_rng(1)
+    d, n = 2, 2000
+    mean_x, mean_y = np.zeros(d), np.array([1.0, -0.5])
+    cov_x = np.array([[1.0, 0.3], [0.3, 0.5]])
+    cov_y = np.array([[0.6, -0.2], [-0.2, 1.2]])
+    x = gaussian_samples_with_exact_moments(rng, mean_x, cov_x, n)
+    y = gaussian_samples_with_exact_moments(rng, mean_y, cov_y, n)
+    weights = np.full(n, 1.0 / n)
+    geometry = DenseGeometry(x, y, "sqeuclidean")
+    result = sinkhorn(geometry, weights, weights, eps, tol=1e-10)
+    cost = geometry.plan_cost(result.potential_source + eps * np.log(weights),
+                              result.potential_target + eps * np.log(weights), eps)
+    expected = gaussian_entropic_transport_cost(mean_x, cov_x, mean_y, cov_y, eps)
+    # Moments are exact, so only the O(1/n) entropic bias of empirical measures remains
+    # (measured below 0.5% at n = 2000); a wrong formula or solver is off by several %.
+    assert cost == pytest.approx(expected, rel=0.01)
+
+
+def test_sinkhorn_divergence_is_zero_on_equal_measures_and_positive_otherwise(rng):
+    x, y, a, b = small_problem(rng)
+    make = lambda u, v: DenseGeometry(u, v, "sqeuclidean")  # noqa: E731
+    assert abs(sinkhorn_divergence(make, x, x, a, a, 0.5)) < 1e-8
+    assert sinkhorn_divergence(make, x, y, a, b, 0.5) > 0.1
