@@ -6,11 +6,12 @@ compiled parallel kernels (O(n + m) memory) and is the default on CPU.
 
 from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
+from ._numba import OnlineGeometry
 from ._numpy import DenseGeometry
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "get_geometry", "pairwise_cost", "resolve_backend"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "get_geometry", "pairwise_cost", "resolve_backend"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):
@@ -27,12 +28,15 @@ def resolve_backend(backend, metric="sqeuclidean"):
             ) from None
         raise ValueError("backend='cupy' is not available in this version of skot.")
     if backend == "auto":
-        return "numpy"
-    if backend == "numba":
-        raise ValueError("backend='numba' is not available in this version of skot.")
+        return "numpy" if callable(metric) else "numba"
     return backend
 
 
 def get_geometry(backend, x, y, metric):
-    """Geometry of ``x`` and ``y`` under ``metric`` for a resolved ``backend`` name."""
+    """Geometry of ``x`` and ``y`` under ``metric`` for a resolved ``backend`` name.
+
+    A callable metric cannot run inside compiled kernels: it always gets the dense geometry.
+    """
+    if backend == "numba" and not callable(metric):
+        return OnlineGeometry(x, y, metric)
     return DenseGeometry(x, y, metric)
