@@ -21,54 +21,79 @@ from ._base import Geometry
 from ._costs import far_point_assignment, median_cost
 
 CUTOFF = 60.0
+SHIFT_SPAN = 20.0
 FASTMATH = {"reassoc", "contract", "nsz"}
+
+
+# exp(-k / EXP_STEPS) for k = 0 .. CUTOFF * EXP_STEPS (+1 for rounding at the end).
+EXP_STEPS = 64
+EXP_TABLE = np.exp(-np.arange(int(CUTOFF) * EXP_STEPS + 2) / EXP_STEPS)
 
 
 @njit(inline="always", fastmath=FASTMATH)
 def _exp_nonpositive(t):
-    """exp(t) for t in [-CUTOFF, 0], vectorisable: (exp(t / 256))^256.
+    """exp(t) for t in [-CUTOFF, 0], vectorisable, to 1 ulp.
 
-    Degree-12 Taylor polynomial on [-0.24, 0] (truncation 1e-18) then 8 squarings:
-    relative error below 5e-14, no denormals, no library call.
+    exp(t) = exp(-k / 64) exp(r) with k = floor(-64 t) from a table (30 kB, in L1)
+    and r in (-1/64, 0] by a degree-6 Taylor polynomial (truncation 2e-17).
     """
-    u = t * (1.0 / 256.0)
-    p = 1.0 / 479001600.0
-    p = p * u + 1.0 / 39916800.0
-    p = p * u + 1.0 / 3628800.0
-    p = p * u + 1.0 / 362880.0
-    p = p * u + 1.0 / 40320.0
-    p = p * u + 1.0 / 5040.0
-    p = p * u + 1.0 / 720.0
-    p = p * u + 1.0 / 120.0
-    p = p * u + 1.0 / 24.0
-    p = p * u + 1.0 / 6.0
-    p = p * u + 0.5
-    p = p * u + 1.0
-    p = p * u + 1.0
-    for _ in range(8):
-        p = p * p
-    return p
+    s = -t * EXP_STEPS
+    k = np.int64(s)
+    r = (k - s) * (1.0 / EXP_STEPS)
+    p = 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return EXP_TABLE[k] * p
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _fill_logits(x, i, yt, h, root, half, buf):
-    """buf_j = h_j - c(x_i, y_j) for all j, vectorised along j; returns max_j buf_j."""
+def _partial_distances(x, i, yt, buf):
+    """buf_j = sum over all coordinates but the last of (x_ik - y_jk)^2, vectorised along j.
+
+    The last coordinate is added by the caller inside its own pass (see :func:`_cost_from`),
+    which saves two passes over ``buf`` for d = 2.
+    """
     d, m = yt.shape
+    if d == 1:
+        for j in range(m):
+            buf[j] = 0.0
+        return
+    xk = np.float64(x[i, 0])
     for j in range(m):
-        buf[j] = 0.0
-    for k in range(d):
+        diff = xk - yt[0, j]
+        buf[j] = diff * diff
+    for k in range(1, d - 1):
         xk = np.float64(x[i, k])
         for j in range(m):
             diff = xk - yt[k, j]
             buf[j] += diff * diff
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _cost_from(partial, x_last, y_last, root, half):
+    """The cost from a partial squared distance and the last coordinates."""
+    diff = x_last - y_last
+    c = partial + diff * diff
+    if root:
+        return math.sqrt(c)
+    if half:
+        return 0.5 * c
+    return c
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _fill_logits(x, i, yt, h, root, half, buf):
+    """buf_j = h_j - c(x_i, y_j) for all j; returns max_j buf_j."""
+    _partial_distances(x, i, yt, buf)
+    last = yt.shape[0] - 1
+    x_last = np.float64(x[i, last])
     top = -np.inf
-    for j in range(m):
-        c = buf[j]
-        if root:
-            c = math.sqrt(c)
-        elif half:
-            c = 0.5 * c
-        value = h[j] - c
+    for j in range(yt.shape[1]):
+        value = h[j] - _cost_from(buf[j], x_last, yt[last, j], root, half)
         buf[j] = value
         top = max(top, value)
     return top
@@ -93,6 +118,28 @@ def softmin_kernel(x, yt, h, eps, root, half, out):
         buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, h, root, half, buf)
         out[i] = -(top + eps * math.log(_softmax_weights(buf, top, inv_eps)))
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out):
+    """softmin_kernel given upper bounds ``shift_i >= max_j (h_j - c_ij)`` within 20 eps.
+
+    One pass, fully vectorised: no row maximum to find (scalar max reductions do
+    not vectorise). Terms are clamped at exp(-CUTOFF), harmless since the sum is
+    at least exp(-SHIFT_SPAN).
+    """
+    inv_eps = 1.0 / eps
+    last = yt.shape[0] - 1
+    for i in prange(x.shape[0]):
+        buf = np.empty(yt.shape[1])
+        _partial_distances(x, i, yt, buf)
+        x_last = np.float64(x[i, last])
+        top = shift[i]
+        total = 0.0
+        for j in range(yt.shape[1]):
+            c = _cost_from(buf[j], x_last, yt[last, j], root, half)
+            total += _exp_nonpositive(max((h[j] - c - top) * inv_eps, -CUTOFF))
+        out[i] = -(top + eps * math.log(total))
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -201,15 +248,34 @@ class OnlineGeometry(Geometry):
         self._columns = (np.ascontiguousarray(x.T), np.ascontiguousarray(y.T))
         self._root = metric == "euclidean"
         self._half = metric == "cosine"
+        # Last (h, eps, result) of softmin along each axis, to skip the maximum pass.
+        self._last_softmin = {0: None, 1: None}
 
     def _oriented(self, axis):
         """(row points, transposed column points) for a reduction along ``axis``."""
         return (self._rows[1], self._columns[1]) if axis == 1 else (self._rows[0], self._columns[0])
 
     def softmin(self, h, eps, axis):
+        """Two-pass kernel, or one pass when the last call on this axis bounds the maximum.
+
+        If the last call had the same ``eps`` and returned ``f_prev`` for ``h_prev``, then
+        with ``delta = h - h_prev``, ``shift = -f_prev + max(delta)`` bounds every row
+        maximum from above and the row sums lie in [exp(-span(delta) / eps), 1].
+        """
         rows, cols = self._oriented(axis)
+        h = _float64(h).copy()
+        eps = float(eps)
         out = np.empty(rows.shape[0])
-        softmin_kernel(rows, cols, _float64(h), float(eps), self._root, self._half, out)
+        last = self._last_softmin[axis]
+        if last is not None and last[1] == eps:
+            delta = h - last[0]
+            if delta.max() - delta.min() <= SHIFT_SPAN * eps:
+                shift = delta.max() - last[2]
+                softmin_shifted_kernel(rows, cols, h, eps, shift, self._root, self._half, out)
+                self._last_softmin[axis] = (h, eps, out)
+                return out
+        softmin_kernel(rows, cols, h, eps, self._root, self._half, out)
+        self._last_softmin[axis] = (h, eps, out)
         return out
 
     def barycentric_map(self, h, eps, axis):

@@ -1,0 +1,116 @@
+"""Every backend gives the numpy reference's answer; the numba kernels in detail."""
+
+import numpy as np
+import pytest
+
+from skot import SinkhornTransport, pack
+from skot.backends import DenseGeometry, OnlineGeometry, resolve_backend
+from skot.backends._numba import EXP_TABLE, _exp_nonpositive
+from skot.solvers import sinkhorn
+
+METRICS = ["sqeuclidean", "euclidean", "cosine"]
+
+
+@pytest.fixture
+def clouds(rng):
+    x, y = rng.normal(size=(70, 3)), rng.normal(size=(50, 3)) + 0.5
+    x[0] = 0.0  # a zero vector exercises the cosine convention
+    return x, y
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_online_reductions_match_dense(clouds, rng, metric, axis):
+    x, y = clouds
+    online, dense = OnlineGeometry(x, y, metric), DenseGeometry(x, y, metric)
+    h = rng.normal(size=50 if axis == 1 else 70)
+    for eps in [1.0, 0.05, 1e-3]:
+        np.testing.assert_allclose(online.softmin(h, eps, axis), dense.softmin(h, eps, axis), rtol=1e-13, atol=1e-13)
+        # Second call close to the first takes the one-pass kernel.
+        h_near = h + 1e-3 * rng.normal(size=h.shape)
+        np.testing.assert_allclose(online.softmin(h_near, eps, axis), dense.softmin(h_near, eps, axis), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(online.barycentric_map(h, eps, axis), dense.barycentric_map(h, eps, axis), atol=1e-12)
+    hf, hg = 0.1 * rng.normal(size=70), 0.1 * rng.normal(size=50)
+    np.testing.assert_allclose(online.plan(hf, hg, 0.3), dense.plan(hf, hg, 0.3), rtol=1e-12)
+    assert online.plan_cost(hf, hg, 0.3) == pytest.approx(dense.plan_cost(hf, hg, 0.3), rel=1e-12)
+    a, b = np.full(70, 1 / 70), np.full(50, 1 / 50)
+    for kind in ["mean", "max", "median"]:
+        assert online.cost_statistic(kind, a, b) == pytest.approx(dense.cost_statistic(kind, a, b), rel=1e-12)
+
+
+def test_vectorised_exp_is_exact_to_the_last_bits():
+    t = np.linspace(-60.0, 0.0, 100001)
+    values = np.array([_exp_nonpositive(v) for v in t[::97]])
+    np.testing.assert_allclose(values, np.exp(t[::97]), rtol=4e-16, atol=0)
+    assert len(EXP_TABLE) > 60 * 64
+
+
+def test_one_pass_kernel_is_exact_when_the_shift_bound_is_loose(clouds, rng):
+    """The shifted kernel stays exact at the edge of its validity (span of delta = 20 eps)."""
+    x, y = clouds
+    online, dense = OnlineGeometry(x, y, "sqeuclidean"), DenseGeometry(x, y, "sqeuclidean")
+    h = rng.normal(size=50)
+    eps = 0.1
+    online.softmin(h, eps, 1)
+    h_far = h + np.linspace(0, 19.9 * eps, 50)
+    np.testing.assert_allclose(online.softmin(h_far, eps, 1), dense.softmin(h_far, eps, 1), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("reg_m", [None, 1.0])
+@pytest.mark.parametrize("metric", METRICS)
+def test_numba_and_numpy_estimators_agree_to_1e_8(rng, metric, reg_m):
+    xs, xt = rng.normal(size=(60, 2)), rng.normal(size=(80, 2)) * 0.7 + [2.0, 0.0]
+    X, y, _ = pack(xs, xt, (xs[:, 0] > 0).astype(int))
+    fits = [SinkhornTransport(reg=0.02, reg_m=reg_m, metric=metric, backend=backend, tol=1e-12,
+                              max_iter=5000).fit(X, y) for backend in ("numpy", "numba")]
+    reference, fast = fits
+    assert fast.backend_ == "numba" and reference.backend_ == "numpy"
+    np.testing.assert_allclose(fast.potential_source_, reference.potential_source_, atol=1e-8)
+    np.testing.assert_allclose(fast.potential_target_, reference.potential_target_, atol=1e-8)
+    new = rng.normal(size=(30, 2)) * 3
+    np.testing.assert_allclose(fast.transform(new), reference.transform(new), atol=1e-8)
+    np.testing.assert_allclose(fast.inverse_transform(new), reference.inverse_transform(new), atol=1e-8)
+    assert fast.transport_cost_ == pytest.approx(reference.transport_cost_, rel=1e-8)
+
+
+def test_float32_data_fit_and_map_in_float32(rng):
+    xs, xt = rng.normal(size=(60, 2)), rng.normal(size=(80, 2)) + 1.0
+    X, y, _ = pack(xs, xt, np.zeros(60, dtype=int))
+    est64 = SinkhornTransport(reg=0.05).fit(X, y)
+    est32 = SinkhornTransport(reg=0.05).fit(X.astype(np.float32), y)
+    assert est32.support_source_.dtype == np.float32
+    mapped = est32.transform(xs.astype(np.float32))
+    assert mapped.dtype == np.float32
+    # Costs are accumulated in float64 from the float32 coordinates: only input rounding differs.
+    np.testing.assert_allclose(mapped, est64.transform(xs), atol=1e-5)
+    np.testing.assert_allclose(est32.potential_source_, est64.potential_source_, atol=1e-5)
+
+
+def test_auto_backend_is_numba_except_for_callable_metrics():
+    assert resolve_backend("auto") == "numba"
+    assert resolve_backend("auto", metric=lambda u, v: u @ v.T) == "numpy"
+
+
+def test_solver_reaches_tol_on_a_sharp_problem_without_nan(rng):
+    """reg = 1e-3 of the max cost: log-domain iterations stay finite and converge."""
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + 1.0
+    geometry = OnlineGeometry(x, y, "sqeuclidean")
+    a = np.full(300, 1 / 300)
+    eps = 1e-3 * geometry.cost_statistic("max", a, a)
+    result = sinkhorn(geometry, a, a, eps, tol=1e-5, max_iter=2000)
+    assert result.converged and np.all(np.isfinite(result.potential_source))
+    assert result.marginal_error < 1e-5
+    plan = geometry.plan(result.potential_source + eps * np.log(a), result.potential_target + eps * np.log(a), eps)
+    np.testing.assert_allclose(plan.sum(axis=1), a, rtol=1e-12)
+
+
+def test_anderson_acceleration_cuts_iterations_and_keeps_the_answer(rng):
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1.0
+    geometry = OnlineGeometry(x, y, "sqeuclidean")
+    a = np.full(200, 1 / 200)
+    eps = 5e-3 * geometry.cost_statistic("max", a, a)
+    plain = sinkhorn(geometry, a, a, eps, tol=1e-10, max_iter=10000, anderson_memory=0)
+    fast = sinkhorn(geometry, a, a, eps, tol=1e-10, max_iter=10000)
+    assert fast.n_iter < plain.n_iter / 2
+    shift = np.mean(fast.potential_source - plain.potential_source)
+    np.testing.assert_allclose(fast.potential_source - shift, plain.potential_source, atol=1e-8 * eps * 1e3)
