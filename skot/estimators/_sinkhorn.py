@@ -68,6 +68,8 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Backend that ran.
     n_iter_ : int
         Sinkhorn iterations run.
+    marginal_error_ : float
+        L1 error of the plan's target marginal (its source marginal is exact).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     """
@@ -148,6 +150,7 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.potential_source_ = result.potential_source
         self.potential_target_ = result.potential_target
         self.n_iter_ = result.n_iter
+        self.marginal_error_ = result.marginal_error
         self.transport_cost_ = geometry.plan_cost(*self._log_weighted_potentials(), self.epsilon_)
         self._divergence_eps = SCORE_REG * geometry.cost_statistic(
             "mean", data.source_weights, data.target_weights
