@@ -4,9 +4,9 @@ import sklearn
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skot
-from skot import SinkhornTransport
+from skot import GaussianBuresMap, SinkhornTransport
 
-ESTIMATORS = [SinkhornTransport()]
+ESTIMATORS = [SinkhornTransport(), GaussianBuresMap()]
 
 
 @parametrize_with_checks(ESTIMATORS)

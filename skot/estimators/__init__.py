@@ -1,5 +1,6 @@
 """scikit-learn estimators: validation and fitted attributes over the solvers."""
 
+from ._gaussian import GaussianBuresMap
 from ._sinkhorn import SinkhornTransport
 
-__all__ = ["SinkhornTransport"]
+__all__ = ["GaussianBuresMap", "SinkhornTransport"]

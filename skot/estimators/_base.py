@@ -5,21 +5,24 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._domain import domain_weights, infer_sample_domain, reference_points
+from .._domain import domain_weights, infer_sample_domain
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
 @dataclass
 class SourceTarget:
-    """Source and target point clouds with their (positive) weights."""
+    """Source and target point clouds with their (positive) weights.
+
+    ``target`` and ``target_weights`` are None when the data carry no target rows.
+    """
 
     source: np.ndarray
     source_weights: np.ndarray
-    target: np.ndarray
-    target_weights: np.ndarray
-    target_from_data: bool
+    target: np.ndarray | None
+    target_weights: np.ndarray | None
 
 
 def _positive(points, weights):
@@ -27,7 +30,7 @@ def _positive(points, weights):
     return points[keep], weights[keep]
 
 
-def split_source_target(X, y, sample_domain, sample_weight, *, target, n_target_samples, random_state):
+def split_source_target(X, y, sample_domain, sample_weight):
     """Source and target measures of validated ``X`` (SPEC section 2).
 
     Rows of zero weight are dropped, so that they act exactly as absent rows.
@@ -41,17 +44,12 @@ def split_source_target(X, y, sample_domain, sample_weight, *, target, n_target_
     source, source_weights = _positive(
         X[is_source], domain_weights(X, sample_weight, domains, is_source, "source")
     )
+    target_points = target_weights = None
     if (~is_source).any():
         target_points, target_weights = _positive(
             X[~is_source], domain_weights(X, sample_weight, domains, ~is_source, "target")
         )
-        from_data = True
-    else:
-        target_points = reference_points(target, X.shape[1], n_target_samples, random_state)
-        target_points = target_points.astype(X.dtype, copy=False)
-        target_weights = np.full(len(target_points), 1.0 / len(target_points))
-        from_data = False
-    return SourceTarget(source, source_weights, target_points, target_weights, from_data)
+    return SourceTarget(source, source_weights, target_points, target_weights)
 
 
 def warn_if_not_converged(estimator, result, tol):
@@ -63,3 +61,72 @@ def warn_if_not_converged(estimator, result, tol):
             ConvergenceWarning,
             stacklevel=3,
         )
+
+
+class DomainTransformerMixin:
+    """fit / fit_transform / transform over source and target rows (SPEC section 2).
+
+    Subclasses implement ``_fit(X, y, sample_domain, sample_weight)`` (validating
+    ``X`` and returning it with the domain of each row) and ``_map(X)`` (the map
+    on validated rows). ``sample_domain`` is requested by default through
+    scikit-learn's metadata routing; nothing global is changed.
+    """
+
+    __metadata_request__fit = {"sample_domain": True}
+    __metadata_request__transform = {"sample_domain": True}
+    __metadata_request__score = {"sample_domain": True}
+
+    def fit(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit the map from the source rows of ``X`` to its target rows (or reference).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source and target rows together.
+        y : array-like of shape (n_samples,), optional
+            Masked labels (-1 or NaN mark target rows) when ``sample_domain`` is absent.
+        sample_domain : array-like of int of shape (n_samples,), optional
+            >= 0 for source rows, < 0 for target rows.
+        sample_weight : array-like of shape (n_samples,), optional
+            Mass of each row, normalised within its domain.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, y, sample_domain, sample_weight)
+        return self
+
+    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit, then map the source rows; target rows are returned as they are."""
+        X, domains = self._fit(X, y, sample_domain, sample_weight)
+        return self._map_source_rows(X, domains)
+
+    def transform(self, X, sample_domain=None):
+        """The map at the rows of ``X`` (source rows only if ``sample_domain`` is given).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        sample_domain : array-like of int of shape (n_samples,), optional
+            When given, rows with ``sample_domain < 0`` are target rows, returned unchanged.
+
+        Returns
+        -------
+        X_mapped : ndarray of shape (n_samples, n_features)
+        """
+        X = self._validate_fitted_input(X)
+        if sample_domain is None:
+            return self._map(X)
+        return self._map_source_rows(X, infer_sample_domain(X.shape[0], None, sample_domain))
+
+    def _validate_fitted_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+
+    def _map_source_rows(self, X, domains):
+        out = X.copy()
+        is_source = domains >= 0
+        if is_source.any():
+            out[is_source] = self._map(X[is_source])
+        return out

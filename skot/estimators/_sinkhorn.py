@@ -8,16 +8,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._domain import domain_weights, infer_sample_domain
+from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS, METRICS, get_geometry, resolve_backend
 from ..solvers import sinkhorn, sinkhorn_divergence
-from ._base import FLOAT_DTYPES, split_source_target, warn_if_not_converged
+from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
 
 PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
 
 
-class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Entropic optimal transport from source rows to target rows.
 
     Solves min_P <C, P> + eps KL(P | a (x) b) over couplings of the source and
@@ -88,10 +88,6 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    __metadata_request__fit = {"sample_domain": True}
-    __metadata_request__transform = {"sample_domain": True}
-    __metadata_request__score = {"sample_domain": True}
-
     def __init__(
         self,
         reg=0.05,
@@ -131,11 +127,11 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         self.backend_ = resolve_backend(self.backend, self.metric)
-        data = split_source_target(
-            X, y, sample_domain, sample_weight,
-            target=self.target, n_target_samples=self.n_target_samples,
-            random_state=self.random_state,
-        )
+        data = split_source_target(X, y, sample_domain, sample_weight)
+        if data.target is None:
+            points = reference_points(self.target, X.shape[1], self.n_target_samples, self.random_state)
+            data.target = points.astype(X.dtype, copy=False)
+            data.target_weights = np.full(len(points), 1.0 / len(points))
         geometry = self._geometry(data.source, data.target)
         self.cost_scale_ = self._cost_scale(geometry, data)
         self.epsilon_ = self.reg * self.cost_scale_
@@ -177,67 +173,14 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.potential_target_ + eps * np.log(self.weights_target_),
         )
 
-    def fit(self, X, y=None, sample_domain=None, sample_weight=None):
-        """Fit the entropic coupling between the source and target rows of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source and target rows together.
-        y : array-like of shape (n_samples,), optional
-            Masked labels (-1 or NaN mark target rows) when ``sample_domain`` is absent.
-        sample_domain : array-like of int of shape (n_samples,), optional
-            >= 0 for source rows, < 0 for target rows.
-        sample_weight : array-like of shape (n_samples,), optional
-            Mass of each row, normalised within its domain.
-
-        Returns
-        -------
-        self
-        """
-        self._fit(X, y, sample_domain, sample_weight)
-        return self
-
-    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
-        """Fit, then map the source rows onto the target; target rows are returned as they are."""
-        X, domains = self._fit(X, y, sample_domain, sample_weight)
-        return self._map_source_rows(X, domains)
-
-    def _map_source_rows(self, X, domains):
-        out = X.copy()
-        is_source = domains >= 0
-        if is_source.any():
-            out[is_source] = self._map(X[is_source])
-        return out
-
     def _map(self, X):
         _, log_b = self._log_weighted_potentials()
         mapped = self._geometry(X, self.support_target_).barycentric_map(log_b, self.epsilon_, axis=1)
         return mapped.astype(X.dtype, copy=False)
 
-    def transform(self, X, sample_domain=None):
-        """Entropic map of the rows of ``X`` (source rows only if ``sample_domain`` is given).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        sample_domain : array-like of int of shape (n_samples,), optional
-            When given, rows with ``sample_domain < 0`` are target rows, returned unchanged.
-
-        Returns
-        -------
-        X_mapped : ndarray of shape (n_samples, n_features)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        if sample_domain is None:
-            return self._map(X)
-        return self._map_source_rows(X, infer_sample_domain(X.shape[0], None, sample_domain))
-
     def inverse_transform(self, X):
         """Entropic map from the target to the source measure, at the rows of ``X``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = self._validate_fitted_input(X)
         log_a, _ = self._log_weighted_potentials()
         mapped = self._geometry(self.support_source_, X).barycentric_map(log_a, self.epsilon_, axis=0)
         return mapped.astype(X.dtype, copy=False)
@@ -264,8 +207,7 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         samples : ndarray of shape (n_rows, n_samples, n_features)
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = self._validate_fitted_input(X)
         if not (isinstance(n_samples, Integral) and n_samples >= 1):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         _, log_b = self._log_weighted_potentials()
@@ -282,8 +224,7 @@ class SinkhornTransport(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         uses ``eps = 0.05 * mean cost`` of the fitted problem, whatever ``reg``,
         so scores compare across hyper-parameters.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = self._validate_fitted_input(X)
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
         is_source = domains >= 0
         if not is_source.any():

@@ -1,5 +1,14 @@
 """Solvers: pure functions on arrays and geometries, returning result objects."""
 
+from .gaussian import (
+    bures_map,
+    bures_wasserstein_distance,
+    entropic_gaussian_map,
+    fit_gaussian,
+    psd_power,
+)
 from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
 
-__all__ = ["SinkhornResult", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]
+__all__ = [
+    "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "psd_power",
+    "SinkhornResult", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]
