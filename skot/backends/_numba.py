@@ -191,16 +191,23 @@ def plan_kernel(x, yt, hf, hg, eps, root, half, out):
             out[i, j] = math.exp((hf[i] + out[i, j]) / eps)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out):
-    """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij (row sums of P * C)."""
+    """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij (row sums of P * C).
+
+    Plan entries are at most 1 for normalised marginals (exponent <= 0), where the
+    vectorised exp applies; larger ones (an unconverged unbalanced plan) use ``math.exp``.
+    """
+    inv_eps = 1.0 / eps
     zero = np.zeros(yt.shape[1])
     for i in prange(x.shape[0]):
         buf = np.empty(yt.shape[1])
         _fill_logits(x, i, yt, zero, root, half, buf)
         total = 0.0
         for j in range(yt.shape[1]):
-            total -= math.exp((hf[i] + hg[j] + buf[j]) / eps) * buf[j]
+            t = (hf[i] + hg[j] + buf[j]) * inv_eps
+            weight = _exp_nonpositive(max(t, -CUTOFF)) if t <= 0.0 else math.exp(t)
+            total -= weight * buf[j]
         out[i] = total
 
 

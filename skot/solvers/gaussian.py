@@ -38,8 +38,9 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     if covariance == "empirical":
         mean = weights @ points
-        centred = points - mean
-        cov = (centred * weights[:, None]).T @ centred
+        scaled = points - mean
+        scaled *= np.sqrt(weights)[:, None]
+        cov = scaled.T @ scaled
     else:
         if not np.allclose(weights, weights[0]):
             raise ValueError(
