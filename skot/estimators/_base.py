@@ -120,6 +120,11 @@ class DomainTransformerMixin:
             return self._map(X)
         return self._map_source_rows(X, infer_sample_domain(X.shape[0], None, sample_domain))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
     def _validate_fitted_input(self, X):
         check_is_fitted(self)
         return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from .._domain import domain_weights, infer_sample_domain
+from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS, resolve_backend
 from ..solvers import bures_map, bures_wasserstein_distance, entropic_gaussian_map, fit_gaussian
 from ..solvers.gaussian import COVARIANCE_ESTIMATORS
@@ -80,18 +80,11 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         self.backend = backend
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
     def _target_moments(self, n_features):
         if isinstance(self.target, str):
             mean, variance = REFERENCE_MOMENTS[self.target]
             return np.full(n_features, mean), variance * np.eye(n_features)
-        points = validate_data(self, self.target, dtype=np.float64, reset=False)
-        if len(points) < 2:
-            raise ValueError("target must hold at least 2 points.")
+        points = reference_points(self.target, n_features, None, None)
         return fit_gaussian(points, np.ones(len(points)), self.covariance, self.reg)
 
     def _fit(self, X, y, sample_domain, sample_weight):

@@ -115,11 +115,6 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.verbose = verbose
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
     def _geometry(self, x, y):
         return get_geometry(self.backend_, x, y, self.metric)
 
