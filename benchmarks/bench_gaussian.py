@@ -22,9 +22,11 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     d = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     rng = np.random.default_rng(0)
-    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    # Well-conditioned covariances, so that the two libraries' ridges (POT: reg * I,
+    # skot: reg * trace) do not matter and the maps must agree.
+    mix = np.eye(d) + 0.3 * rng.normal(size=(d, d)) / np.sqrt(d)
     xs = rng.normal(size=(n, d)) @ mix
-    xt = rng.normal(size=(n, d)) @ (mix + 0.5 * np.eye(d)) + 1.0
+    xt = rng.normal(size=(n, d)) @ (mix @ mix + 0.5 * np.eye(d)) + 1.0
     X = np.vstack([xs, xt])
     domains = np.r_[np.zeros(n, int), -np.ones(n, int)]
 

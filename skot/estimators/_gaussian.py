@@ -9,7 +9,7 @@ from sklearn.utils.validation import validate_data
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS, resolve_backend
-from ..solvers import bures_map, bures_wasserstein_distance, entropic_gaussian_map, fit_gaussian
+from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot
 from ..solvers.gaussian import COVARIANCE_ESTIMATORS
 from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target
 
@@ -101,16 +101,11 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
             self.mean_target_, self.covariance_target_ = fit_gaussian(
                 data.target, data.target_weights, self.covariance, self.reg
             )
-        if self.entropic_reg > 0:
-            linear = entropic_gaussian_map(self.covariance_source_, self.covariance_target_, self.entropic_reg)
-        else:
-            linear = bures_map(self.covariance_source_, self.covariance_target_)
-        identity = np.eye(X.shape[1])
-        self.coef_ = (1.0 - self.t) * identity + self.t * linear
-        self.intercept_ = self.t * (self.mean_target_ - linear @ self.mean_source_)
-        self.distance_ = bures_wasserstein_distance(
-            self.mean_source_, self.covariance_source_, self.mean_target_, self.covariance_target_
-        )
+        result = gaussian_ot(self.mean_source_, self.covariance_source_, self.mean_target_,
+                             self.covariance_target_, self.entropic_reg)
+        self.coef_ = (1.0 - self.t) * np.eye(X.shape[1]) + self.t * result.linear
+        self.intercept_ = self.t * (self.mean_target_ - result.linear @ self.mean_source_)
+        self.distance_ = result.distance
         self.n_iter_ = 1
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 

@@ -5,10 +5,12 @@ from .gaussian import (
     bures_wasserstein_distance,
     entropic_gaussian_map,
     fit_gaussian,
+    gaussian_ot,
+    GaussianOTResult,
     psd_power,
 )
 from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
 
 __all__ = [
-    "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "psd_power",
+    "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
     "SinkhornResult", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -5,26 +5,58 @@ the OT map is x -> m_t + T (x - m_s) with T = A^-1/2 (A^1/2 B A^1/2)^1/2 A^-1/2,
 and W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 tr (A^1/2 B A^1/2)^1/2.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.linalg import eigh
+from scipy.linalg.blas import dsyrk
 from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 
 COVARIANCE_ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
 
 
+def _eigh_psd(matrix):
+    """Eigenvalues (clipped at 0) and eigenvectors of the symmetric part of ``matrix``."""
+    values, vectors = eigh(0.5 * (matrix + matrix.T))
+    return np.maximum(values, 0.0), vectors
+
+
+def _spectral(values, vectors, function):
+    return (vectors * function(values)) @ vectors.T
+
+
+def _inverse_floor(values, rcond):
+    floor = rcond * values[-1]
+    if not floor > 0:
+        raise ValueError("Cannot take a negative power of a zero matrix.")
+    return np.maximum(values, floor)
+
+
 def psd_power(matrix, power, *, rcond=1e-12):
     """``matrix ** power`` of a symmetric positive semi-definite matrix, by ``eigh``.
 
-    Eigenvalues below ``rcond * max eigenvalue`` are clipped to that floor (to 0
-    for positive powers), so near-singular inputs give finite, symmetric results.
+    For negative powers, eigenvalues below ``rcond * max eigenvalue`` are raised to
+    that floor, so near-singular inputs give finite, symmetric results.
     """
-    values, vectors = eigh(0.5 * (matrix + matrix.T))
-    floor = rcond * max(values[-1], 0.0)
-    values = np.maximum(values, floor) if power < 0 else np.maximum(values, 0.0)
-    if power < 0 and floor == 0.0:
-        raise ValueError("Cannot take a negative power of a zero matrix.")
-    return (vectors * values**power) @ vectors.T
+    values, vectors = _eigh_psd(matrix)
+    if power < 0:
+        values = _inverse_floor(values, rcond)
+    return _spectral(values, vectors, lambda v: v**power)
+
+
+def _weighted_scatter(points, mean, weights, chunk=4096):
+    """sum_i w_i (x_i - m)(x_i - m)^T, by symmetric rank-k updates (BLAS syrk) on row chunks.
+
+    Chunks keep temporaries small; syrk computes one triangle, half the flops of a product.
+    """
+    d = points.shape[1]
+    upper = np.zeros((d, d), order="F")
+    for start in range(0, len(points), chunk):
+        rows = slice(start, start + chunk)
+        block = (points[rows] - mean) * np.sqrt(weights[rows])[:, None]
+        upper = dsyrk(1.0, block, beta=1.0, c=upper, trans=1, overwrite_c=1)
+    return np.triu(upper) + np.triu(upper, 1).T
 
 
 def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
@@ -34,13 +66,11 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     or a scikit-learn covariance estimator (unweighted: all weights must be equal).
     ``ridge`` adds ``ridge * tr(C)`` (the total variance) to the diagonal.
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = np.asarray(points)
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     if covariance == "empirical":
         mean = weights @ points
-        scaled = points - mean
-        scaled *= np.sqrt(weights)[:, None]
-        cov = scaled.T @ scaled
+        cov = _weighted_scatter(points, mean, weights)
     else:
         if not np.allclose(weights, weights[0]):
             raise ValueError(
@@ -56,33 +86,52 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     return mean, cov
 
 
+@dataclass(frozen=True)
+class GaussianOTResult:
+    """OT between N(m_s, A) and N(m_t, B): map x -> m_t + linear (x - m_s), distance W2."""
+
+    linear: np.ndarray
+    distance: float
+
+
+def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rcond=1e-12):
+    """Bures-Wasserstein map and distance, or the entropic map when ``eps > 0``.
+
+    With M = A^1/2 B A^1/2 = V diag(mu) V^T (two eigendecompositions in all):
+    T = A^-1/2 V diag(sqrt(mu)) V^T A^-1/2, W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 sum sqrt(mu).
+    Entropic (min E|X - Y|^2 + eps KL(pi | mu (x) nu); Janati et al. 2020, s = eps / 2):
+    T = A^-1/2 D A^-1/2 / 2 - (s / 2) A^-1 with D = V diag(sqrt(4 mu + s^2)) V^T; the
+    map tends to the unregularised one as eps -> 0.
+    """
+    values, vectors = _eigh_psd(cov_source)
+    root = _spectral(values, vectors, np.sqrt)
+    inverse_values = _inverse_floor(values, rcond)
+    inverse_root = _spectral(inverse_values, vectors, lambda v: v**-0.5)
+    mu, basis = _eigh_psd(root @ cov_target @ root)
+    if eps > 0:
+        half_eps = 0.5 * eps
+        middle = _spectral(mu, basis, lambda v: np.sqrt(4.0 * v + half_eps**2))
+        linear = 0.5 * inverse_root @ middle @ inverse_root
+        linear -= 0.5 * half_eps * _spectral(inverse_values, vectors, lambda v: 1.0 / v)
+    else:
+        linear = inverse_root @ _spectral(mu, basis, np.sqrt) @ inverse_root
+    squared = (np.sum((mean_source - mean_target) ** 2) + np.trace(cov_source)
+               + np.trace(cov_target) - 2.0 * np.sum(np.sqrt(mu)))
+    return GaussianOTResult(linear=0.5 * (linear + linear.T), distance=float(np.sqrt(max(squared, 0.0))))
+
+
 def bures_map(cov_source, cov_target):
     """Linear part T = A^-1/2 (A^1/2 B A^1/2)^1/2 A^-1/2 of the OT map (symmetric PSD)."""
-    root = psd_power(cov_source, 0.5)
-    inverse_root = psd_power(cov_source, -0.5)
-    middle = psd_power(root @ cov_target @ root, 0.5)
-    linear = inverse_root @ middle @ inverse_root
-    return 0.5 * (linear + linear.T)
+    zero = np.zeros(len(cov_source))
+    return gaussian_ot(zero, cov_source, zero, cov_target).linear
 
 
 def entropic_gaussian_map(cov_source, cov_target, eps):
-    """Linear part of the entropic OT map (barycentric projection of the entropic plan).
-
-    For min E|X - Y|^2 + eps KL(pi | mu (x) nu) between Gaussians (Janati et al. 2020,
-    sigma^2 = eps / 2): T = A^-1/2 D A^-1/2 / 2 - (eps / 4) A^-1 with
-    D = (4 A^1/2 B A^1/2 + sigma^4 I)^1/2; tends to :func:`bures_map` as eps -> 0.
-    """
-    sigma2 = 0.5 * eps
-    root = psd_power(cov_source, 0.5)
-    inverse_root = psd_power(cov_source, -0.5)
-    middle = psd_power(4.0 * root @ cov_target @ root + sigma2**2 * np.eye(len(root)), 0.5)
-    linear = 0.5 * inverse_root @ middle @ inverse_root - 0.5 * sigma2 * (inverse_root @ inverse_root)
-    return 0.5 * (linear + linear.T)
+    """Linear part of the entropic OT map (barycentric projection of the entropic plan)."""
+    zero = np.zeros(len(cov_source))
+    return gaussian_ot(zero, cov_source, zero, cov_target, eps).linear
 
 
 def bures_wasserstein_distance(mean_source, cov_source, mean_target, cov_target):
     """W2 between N(m_s, A) and N(m_t, B); commuting A, B give sum (sqrt a_i - sqrt b_i)^2."""
-    root = psd_power(cov_source, 0.5)
-    cross = np.trace(psd_power(root @ cov_target @ root, 0.5))
-    squared = np.sum((mean_source - mean_target) ** 2) + np.trace(cov_source) + np.trace(cov_target) - 2 * cross
-    return float(np.sqrt(max(squared, 0.0)))
+    return gaussian_ot(mean_source, cov_source, mean_target, cov_target).distance
