@@ -25,9 +25,11 @@ class SourceTarget:
     target_weights: np.ndarray | None
 
 
-def _positive(points, weights):
-    keep = weights > 0
-    return points[keep], weights[keep]
+def _measure(X, mask, weights):
+    """Rows of ``X`` in ``mask`` with positive weight, and those weights (one copy at most)."""
+    rows = np.flatnonzero(mask)[weights > 0]
+    points = X if len(rows) == len(X) else X[rows]
+    return points, weights[weights > 0]
 
 
 def split_source_target(X, y, sample_domain, sample_weight):
@@ -41,13 +43,13 @@ def split_source_target(X, y, sample_domain, sample_weight):
         raise ValueError(
             "No source rows: every row is marked as target (sample_domain < 0 or masked label)."
         )
-    source, source_weights = _positive(
-        X[is_source], domain_weights(X, sample_weight, domains, is_source, "source")
+    source, source_weights = _measure(
+        X, is_source, domain_weights(X, sample_weight, domains, is_source, "source")
     )
     target_points = target_weights = None
     if (~is_source).any():
-        target_points, target_weights = _positive(
-            X[~is_source], domain_weights(X, sample_weight, domains, ~is_source, "target")
+        target_points, target_weights = _measure(
+            X, ~is_source, domain_weights(X, sample_weight, domains, ~is_source, "target")
         )
     return SourceTarget(source, source_weights, target_points, target_weights)
 

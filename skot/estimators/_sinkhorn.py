@@ -136,8 +136,9 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             reg_m=reg_m, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
         )
         warn_if_not_converged(self, result, self.tol)
-        self.support_source_, self.weights_source_ = data.source, data.source_weights
-        self.support_target_, self.weights_target_ = data.target, data.target_weights
+        # Copies: the fitted model must not follow later changes to the caller's X.
+        self.support_source_, self.weights_source_ = data.source.copy(), data.source_weights
+        self.support_target_, self.weights_target_ = data.target.copy(), data.target_weights
         self.potential_source_ = result.potential_source
         self.potential_target_ = result.potential_target
         self.n_iter_ = result.n_iter
