@@ -26,10 +26,14 @@ class SourceTarget:
 
 
 def _measure(X, mask, weights):
-    """Rows of ``X`` in ``mask`` with positive weight, and those weights (one copy at most)."""
+    """Rows of ``X`` in ``mask`` with positive weight, and those weights.
+
+    A contiguous run of rows (the layout of :func:`skot.pack`) is a view, not a copy.
+    """
     rows = np.flatnonzero(mask)[weights > 0]
-    points = X if len(rows) == len(X) else X[rows]
-    return points, weights[weights > 0]
+    if rows[-1] - rows[0] + 1 == len(rows):
+        return X[rows[0] : rows[-1] + 1], weights[weights > 0]
+    return np.take(X, rows, axis=0), weights[weights > 0]
 
 
 def split_source_target(X, y, sample_domain, sample_weight):

@@ -110,7 +110,9 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
     def _map(self, X):
-        return (X @ self.coef_.T + self.intercept_).astype(X.dtype, copy=False)
+        mapped = X @ self.coef_.T.astype(X.dtype, copy=False)
+        mapped += self.intercept_.astype(X.dtype, copy=False)
+        return mapped
 
     def inverse_transform(self, X):
         """Inverse of the affine map: ``(X - intercept_) @ inv(coef_).T``."""
