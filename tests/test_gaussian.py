@@ -152,3 +152,25 @@ def test_inputs_are_never_modified(two_gaussians):
     est.score(X, y)
     for before, after in zip(copies, (X, y, sd)):
         np.testing.assert_array_equal(before, after)
+
+
+def test_bures_barycenter_of_commuting_covariances_is_explicit():
+    from skot.solvers import bures_barycenter
+
+    diagonals = np.array([[1.0, 4.0, 0.5], [9.0, 1.0, 2.0], [0.25, 0.25, 8.0]])
+    weights = np.array([0.5, 0.3, 0.2])
+    means = np.arange(9.0).reshape(3, 3)
+    result = bures_barycenter(means, [np.diag(v) for v in diagonals], weights)
+    assert result.converged
+    np.testing.assert_allclose(result.mean, weights @ means)
+    np.testing.assert_allclose(result.covariance, np.diag((weights @ np.sqrt(diagonals)) ** 2), atol=1e-10)
+
+
+def test_bures_barycenter_of_two_is_the_mccann_midpoint(rng):
+    """Two Gaussians with equal weights: the barycenter is the t = 1/2 push-forward."""
+    from skot.solvers import bures_barycenter, bures_map
+
+    cov_a, cov_b = random_spd(rng, 4), random_spd(rng, 4, 3.0)
+    result = bures_barycenter(np.zeros((2, 4)), [cov_a, cov_b])
+    midpoint = 0.5 * (np.eye(4) + bures_map(cov_a, cov_b))
+    np.testing.assert_allclose(result.covariance, midpoint @ cov_a @ midpoint, atol=1e-9)

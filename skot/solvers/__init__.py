@@ -1,6 +1,8 @@
 """Solvers: pure functions on arrays and geometries, returning result objects."""
 
 from .gaussian import (
+    BuresBarycenterResult,
+    bures_barycenter,
     bures_map,
     bures_wasserstein_distance,
     entropic_gaussian_map,
@@ -12,5 +14,6 @@ from .gaussian import (
 from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
 
 __all__ = [
+    "BuresBarycenterResult", "bures_barycenter",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
     "SinkhornResult", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]
