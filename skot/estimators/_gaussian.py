@@ -90,21 +90,20 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        self.backend_ = resolve_backend(self.backend)
+        backend = resolve_backend(self.backend)
         data = split_source_target(X, y, sample_domain, sample_weight)
-        self.mean_source_, self.covariance_source_ = fit_gaussian(
-            data.source, data.source_weights, self.covariance, self.reg
-        )
+        mean_source, cov_source = fit_gaussian(data.source, data.source_weights, self.covariance, self.reg)
         if data.target is None:
-            self.mean_target_, self.covariance_target_ = self._target_moments(X.shape[1])
+            mean_target, cov_target = self._target_moments(X.shape[1])
         else:
-            self.mean_target_, self.covariance_target_ = fit_gaussian(
-                data.target, data.target_weights, self.covariance, self.reg
-            )
-        result = gaussian_ot(self.mean_source_, self.covariance_source_, self.mean_target_,
-                             self.covariance_target_, self.entropic_reg)
+            mean_target, cov_target = fit_gaussian(data.target, data.target_weights, self.covariance, self.reg)
+        result = gaussian_ot(mean_source, cov_source, mean_target, cov_target, self.entropic_reg)
+        # Fitted attributes only once everything succeeded.
+        self.backend_ = backend
+        self.mean_source_, self.covariance_source_ = mean_source, cov_source
+        self.mean_target_, self.covariance_target_ = mean_target, cov_target
         self.coef_ = (1.0 - self.t) * np.eye(X.shape[1]) + self.t * result.linear
-        self.intercept_ = self.t * (self.mean_target_ - result.linear @ self.mean_source_)
+        self.intercept_ = self.t * (mean_target - result.linear @ mean_source)
         self.distance_ = result.distance
         self.n_iter_ = 1
         return X, infer_sample_domain(X.shape[0], y, sample_domain)

@@ -115,38 +115,42 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.verbose = verbose
         self.random_state = random_state
 
-    def _geometry(self, x, y):
-        return get_geometry(self.backend_, x, y, self.metric)
+    def _geometry(self, x, y, backend=None):
+        return get_geometry(backend or self.backend_, x, y, self.metric)
 
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        self.backend_ = resolve_backend(self.backend, self.metric)
+        backend = resolve_backend(self.backend, self.metric)
         data = split_source_target(X, y, sample_domain, sample_weight)
         if data.target is None:
             points = reference_points(self.target, X.shape[1], self.n_target_samples, self.random_state)
             data.target = points.astype(X.dtype, copy=False)
             data.target_weights = np.full(len(points), 1.0 / len(points))
-        geometry = self._geometry(data.source, data.target)
-        self.cost_scale_ = self._cost_scale(geometry, data)
-        self.epsilon_ = self.reg * self.cost_scale_
-        reg_m = None if self.reg_m is None else self.reg_m * self.cost_scale_
+        geometry = self._geometry(data.source, data.target, backend)
+        cost_scale = self._cost_scale(geometry, data)
+        eps = self.reg * cost_scale
         result = sinkhorn(
-            geometry, data.source_weights, data.target_weights, self.epsilon_,
-            reg_m=reg_m, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+            geometry, data.source_weights, data.target_weights, eps,
+            reg_m=None if self.reg_m is None else self.reg_m * cost_scale,
+            max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
         )
         warn_if_not_converged(self, result, self.tol)
-        # Copies: the fitted model must not follow later changes to the caller's X.
+        log_a = result.potential_source + eps * np.log(data.source_weights)
+        log_b = result.potential_target + eps * np.log(data.target_weights)
+        transport_cost = geometry.plan_cost(log_a, log_b, eps)
+        divergence_eps = SCORE_REG * geometry.cost_statistic("mean", data.source_weights, data.target_weights)
+        # Fitted attributes only once everything succeeded (an interrupted fit leaves none);
+        # supports are copies, so that the model does not follow later changes to X.
+        self.backend_, self.cost_scale_, self.epsilon_ = backend, cost_scale, eps
         self.support_source_, self.weights_source_ = data.source.copy(), data.source_weights
         self.support_target_, self.weights_target_ = data.target.copy(), data.target_weights
         self.potential_source_ = result.potential_source
         self.potential_target_ = result.potential_target
         self.n_iter_ = result.n_iter
         self.marginal_error_ = result.marginal_error
-        self.transport_cost_ = geometry.plan_cost(*self._log_weighted_potentials(), self.epsilon_)
-        self._divergence_eps = SCORE_REG * geometry.cost_statistic(
-            "mean", data.source_weights, data.target_weights
-        )
+        self.transport_cost_ = transport_cost
+        self._divergence_eps = divergence_eps
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
     def _cost_scale(self, geometry, data):
