@@ -269,3 +269,20 @@ def test_wrong_feature_count_at_transform(shifted):
         est.transform(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="positive integer"):
         est.sample(xs, n_samples=0)
+
+
+def test_an_interrupted_fit_leaves_the_estimator_unfitted(shifted, monkeypatch):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from skot.estimators import _sinkhorn
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sinkhorn, "sinkhorn", interrupted)
+    est = SinkhornTransport()
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(*pack(*shifted)[:2])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)

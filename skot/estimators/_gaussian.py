@@ -87,6 +87,11 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         points = reference_points(self.target, n_features, None, None)
         return fit_gaussian(points, np.ones(len(points)), self.covariance, self.reg)
 
+    def __sklearn_is_fitted__(self):
+        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
+        # which may have set n_features_in_, is not a fitted estimator.
+        return hasattr(self, "coef_")
+
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
         X = validate_data(self, X, dtype=FLOAT_DTYPES)

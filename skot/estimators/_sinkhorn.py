@@ -118,6 +118,11 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     def _geometry(self, x, y, backend=None):
         return get_geometry(backend or self.backend_, x, y, self.metric)
 
+    def __sklearn_is_fitted__(self):
+        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
+        # which may have set n_features_in_, is not a fitted estimator.
+        return hasattr(self, "potential_target_")
+
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
