@@ -41,7 +41,8 @@ def main():
     print(f"skot SinkhornTransport on {len(x_source)} source and {len(x_target)} target points")
     print(f"  backend {model.backend_}, reg {model.reg} x cost scale {model.cost_scale_:.3f}"
           f" -> epsilon {model.epsilon_:.4f}")
-    print(f"  {model.n_iter_} Sinkhorn iterations, {elapsed * 1e3:.1f} ms (first call: includes loading compiled kernels)")
+    print(f"  {model.n_iter_} Sinkhorn iterations, {elapsed * 1e3:.1f} ms"
+          " (a first call includes loading or compiling the kernels)")
     print(f"  transport cost <C, P> = {model.transport_cost_:.4f}")
     print(f"  source mean {x_source.mean(0).round(3)} -> mapped mean {mapped.mean(0).round(3)}"
           f" (target mean {x_target.mean(0).round(3)})")
