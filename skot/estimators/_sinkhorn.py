@@ -10,7 +10,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS, METRICS, get_geometry, resolve_backend
-from ..solvers import sinkhorn, sinkhorn_divergence
+from ..solvers import (
+    entropic_conditional_drift,
+    kde_score,
+    scott_bandwidth,
+    sinkhorn,
+    sinkhorn_divergence,
+    unadjusted_langevin,
+)
 from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
 
 PLAN_SIZE_LIMIT = 50_000_000
@@ -205,8 +212,31 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         geometry = self._geometry(self.support_source_, self.support_target_)
         return geometry.plan(*self._log_weighted_potentials(), self.epsilon_)
 
-    def sample(self, X, n_samples=1, random_state=None):
-        """Draw target points from the conditional coupling pi(. | x) for each row of X.
+    def sample(self, X, n_samples=1, *, method="discrete", score=None, n_steps=500,
+               step_size=None, random_state=None):
+        """Draw from the conditional coupling pi(. | x) for each row x of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+        n_samples : int, default=1
+            Draws per row.
+        method : {"discrete", "langevin"}, default="discrete"
+            "discrete": target support points drawn from the conditional plan (the exact
+            conditional of the empirical problem). "langevin": unadjusted Langevin
+            dynamics on pi(y | x) ~ exp((g(y) - c(x, y)) / eps) nu(y) with g extended to
+            any y, for a continuous target nu (squared Euclidean cost), started from
+            discrete draws.
+        score : callable, "kde" or None, default=None
+            Langevin only: grad log nu, as ``score(Y) -> (k, n_features)`` (e.g. a
+            trained diffusion model's score), or "kde" (None): a Gaussian kernel
+            density estimate of the target support (Scott's bandwidth).
+        n_steps : int, default=500
+            Langevin steps.
+        step_size : float, optional
+            Langevin step; default 5% of eps / 2 (and of the squared KDE bandwidth),
+            the variance scale of pi(. | x). Sharp user scores need smaller steps.
+        random_state : int, RandomState instance or None
 
         Returns
         -------
@@ -215,11 +245,41 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         X = self._validate_fitted_input(X)
         if not (isinstance(n_samples, Integral) and n_samples >= 1):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if method not in ("discrete", "langevin"):
+            raise ValueError(f"method must be 'discrete' or 'langevin', got {method!r}.")
+        rng = check_random_state(random_state)
         _, log_b = self._log_weighted_potentials()
-        indices = self._geometry(X, self.support_target_).sample(
-            log_b, self.epsilon_, 1, n_samples, check_random_state(random_state)
+        indices = self._geometry(X, self.support_target_).sample(log_b, self.epsilon_, 1, n_samples, rng)
+        draws = self.support_target_[indices].astype(np.float64)
+        if method == "langevin":
+            draws = self._langevin(X, draws, score, n_steps, step_size, rng)
+        return draws.astype(X.dtype, copy=False)
+
+    def _langevin(self, X, draws, score, n_steps, step_size, rng):
+        if self.metric != "sqeuclidean":
+            raise ValueError("method='langevin' needs metric='sqeuclidean'.")
+        if not (isinstance(n_steps, Integral) and n_steps >= 0):
+            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}.")
+        eps = self.epsilon_
+        variance_scale = 0.5 * eps
+        if score is None or (isinstance(score, str) and score == "kde"):
+            bandwidth = scott_bandwidth(self.support_target_, self.weights_target_)
+            score = kde_score(self._geometry, self.support_target_, self.weights_target_, bandwidth)
+            variance_scale = min(variance_scale, bandwidth**2)
+        elif not callable(score):
+            raise ValueError(f"score must be a callable, 'kde' or None, got {score!r}.")
+        if step_size is None:
+            step_size = 0.05 * variance_scale
+        elif not step_size > 0:
+            raise ValueError(f"step_size must be positive, got {step_size!r}.")
+        n_rows, n_samples, n_features = draws.shape
+        anchors = np.repeat(np.asarray(X, dtype=np.float64), n_samples, axis=0)
+        log_a, _ = self._log_weighted_potentials()
+        conditional = entropic_conditional_drift(self._geometry, self.support_source_, log_a, eps, anchors)
+        states = unadjusted_langevin(
+            lambda y: score(y) + conditional(y), draws.reshape(-1, n_features), n_steps, step_size, rng
         )
-        return self.support_target_[indices].astype(X.dtype, copy=False)
+        return states.reshape(n_rows, n_samples, n_features)
 
     def score(self, X, y=None, sample_domain=None):
         """Minus the debiased Sinkhorn divergence between mapped source rows and the target.

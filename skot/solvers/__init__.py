@@ -11,9 +11,11 @@ from .gaussian import (
     GaussianOTResult,
     psd_power,
 )
+from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
 from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
 
 __all__ = [
+    "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
     "SinkhornResult", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -1,0 +1,58 @@
+"""Langevin sampling of the entropic coupling's conditionals pi(y | x).
+
+pi(y | x) is proportional to exp((f(x) + g(y) - c(x, y)) / eps) nu(y), with g extended to
+any y by the soft c-transform of the source potential. For c = |x - y|^2,
+grad g(y) = 2 (y - T^-1(y)) with T^-1(y) the entropic barycentric map back to the source,
+so grad_y log pi(y | x) = score_nu(y) + 2 (x - T^-1(y)) / eps
+(Daniels, Maunu & Hand 2021, without a network: the potentials are the fitted ones).
+"""
+
+import numpy as np
+
+
+def entropic_conditional_drift(make_geometry, source_points, log_weighted_source_potential, eps, anchors):
+    """y -> (grad g(y) - grad_y c(x, y)) / eps = 2 (x - T^-1(y)) / eps for chains anchored at x.
+
+    ``anchors`` holds the x of each chain (one row per chain); squared Euclidean cost only.
+    """
+
+    def drift(states):
+        pulled_back = make_geometry(source_points, states).barycentric_map(
+            log_weighted_source_potential, eps, axis=0
+        )
+        return 2.0 * (anchors - pulled_back) / eps
+
+    return drift
+
+
+def kde_score(make_geometry, points, weights, bandwidth):
+    """Score of a Gaussian kernel density estimate: (local kernel mean - y) / bandwidth^2.
+
+    nu(y) = sum_j w_j N(y; y_j, h^2 I), so grad log nu(y) = (sum_j r_j(y) y_j - y) / h^2 with
+    r(y) = softmax_j(log w_j - |y - y_j|^2 / (2 h^2)): a barycentric map at eps = 2 h^2.
+    """
+    eps = 2.0 * bandwidth**2
+    log_weights = eps * np.log(weights)
+
+    def score(states):
+        local_mean = make_geometry(states, points).barycentric_map(log_weights, eps, axis=1)
+        return (local_mean - states) / bandwidth**2
+
+    return score
+
+
+def scott_bandwidth(points, weights):
+    """Scott's rule on the weighted mean standard deviation: sigma * n_eff^(-1 / (d + 4))."""
+    n_effective = 1.0 / np.sum(weights**2)
+    mean = weights @ points
+    sigma = np.sqrt(np.mean(weights @ (points - mean) ** 2))
+    return float(sigma * n_effective ** (-1.0 / (points.shape[1] + 4)))
+
+
+def unadjusted_langevin(drift, initial, n_steps, step_size, rng):
+    """Unadjusted Langevin algorithm, all chains at once: y <- y + s drift(y) + sqrt(2 s) xi."""
+    states = np.array(initial, dtype=np.float64)
+    noise_scale = np.sqrt(2.0 * step_size)
+    for _ in range(n_steps):
+        states += step_size * drift(states) + noise_scale * rng.standard_normal(states.shape)
+    return states
