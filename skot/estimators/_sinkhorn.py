@@ -230,7 +230,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         score : callable, "kde" or None, default=None
             Langevin only: grad log nu, as ``score(Y) -> (k, n_features)`` (e.g. a
             trained diffusion model's score), or "kde" (None): a Gaussian kernel
-            density estimate of the target support (Scott's bandwidth).
+            density estimate of the target support (Scott's bandwidth, which smooths
+            thin structures: pass a callable for a sharp target).
         n_steps : int, default=500
             Langevin steps.
         step_size : float, optional
