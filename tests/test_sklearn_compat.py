@@ -4,9 +4,10 @@ import sklearn
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skot
-from skot import GaussianBuresMap, SinkhornTransport
+from skot import GaussianBuresMap, SinkhornTransport, WassersteinBarycenter
 
-ESTIMATORS = [SinkhornTransport(), GaussianBuresMap()]
+ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
+              WassersteinBarycenter(method="gaussian")]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -1,6 +1,7 @@
 """scikit-learn estimators: validation and fitted attributes over the solvers."""
 
+from ._barycenter import WassersteinBarycenter
 from ._gaussian import GaussianBuresMap
 from ._sinkhorn import SinkhornTransport
 
-__all__ = ["GaussianBuresMap", "SinkhornTransport"]
+__all__ = ["GaussianBuresMap", "SinkhornTransport", "WassersteinBarycenter"]

@@ -1,5 +1,6 @@
 """Solvers: pure functions on arrays and geometries, returning result objects."""
 
+from .barycenter import FreeSupportBarycenterResult, exact_plan, free_support_barycenter
 from .gaussian import (
     BuresBarycenterResult,
     bures_barycenter,
@@ -15,6 +16,7 @@ from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, un
 from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
 
 __all__ = [
+    "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",

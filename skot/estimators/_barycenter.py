@@ -1,0 +1,247 @@
+"""WassersteinBarycenter: barycenter of the domains in the data, and maps onto it."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from .._domain import domain_weights, infer_sample_domain
+from ..backends import BACKENDS, get_geometry, resolve_backend
+from ..solvers import (
+    bures_barycenter,
+    fit_gaussian,
+    free_support_barycenter,
+    gaussian_ot,
+    psd_power,
+    sinkhorn,
+)
+from ._base import FLOAT_DTYPES, DomainTransformerMixin, warn_if_not_converged
+
+DEFAULT_SUPPORT_SIZE = 100
+MAP_MAX_ITER = 5000
+
+
+class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Wasserstein barycenter of the domains of the data, with each domain's map onto it.
+
+    Minimises sum_k w_k W2^2(nu, mu_k) over nu, the mu_k being the domains (distinct
+    ``sample_domain`` values, or masked labels, or one domain). ``"free_support"``: nu has
+    ``n_support`` points of equal mass, moved by the fixed point z <- sum_k w_k T_k(z)
+    (exact plans when ``reg = 0``, debiased entropic plans otherwise); each domain is
+    mapped onto it by its entropic map. ``"gaussian"``: Bures barycenter of Gaussian fits
+    and affine OT maps.
+
+    Parameters
+    ----------
+    n_support : int or None, default=None
+        Support size of a free-support barycenter (None: 100).
+    method : {"free_support", "gaussian"}, default="free_support"
+    reg : float, default=0.0
+        Entropic regularisation of the barycenter's plans in units of the data's mean
+        squared distance (2 tr Cov); 0 gives exact plans (assignment or linear program).
+    weights : array-like of shape (n_domains,) or None, default=None
+        Domain weights, in the order of the sorted domain labels; uniform if None.
+    covariance_reg : float, default=1e-4
+        Gaussian method: ridge added to each domain's covariance, in units of its total
+        variance (trace); it keeps the maps well conditioned when a domain has fewer
+        samples than features.
+    map_reg : float, default=0.05
+        Entropic regularisation of the maps from each domain onto a free support, in the
+        same units; it makes ``transform`` defined at any point.
+    max_iter : int, default=100
+        Fixed-point iterations.
+    tol : float, default=1e-7
+        Relative change of the support (or covariance) at which to stop.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial support (drawn from the Gaussian fit of the pooled data).
+
+    Attributes
+    ----------
+    domains_ : ndarray of int
+        Domain labels seen in fit.
+    domain_weights_ : ndarray
+    support_, support_weights_ : ndarray
+        Free-support barycenter.
+    support_potentials_ : ndarray of shape (n_domains, n_support)
+        Support-side potentials of the entropic problems domain -> support.
+    mean_, covariance_ : ndarray
+        Gaussian barycenter; ``coefs_``, ``intercepts_``: each domain's affine map onto it.
+    n_iter_ : int
+    backend_ : str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    _parameter_constraints = {
+        "n_support": [None, Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"free_support", "gaussian"})],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "weights": [None, "array-like"],
+        "covariance_reg": [Interval(Real, 0, None, closed="left")],
+        "map_reg": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "backend": [StrOptions(set(BACKENDS))],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg=1e-4,
+                 map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", verbose=0, random_state=None):
+        self.n_support = n_support
+        self.method = method
+        self.reg = reg
+        self.weights = weights
+        self.covariance_reg = covariance_reg
+        self.map_reg = map_reg
+        self.max_iter = max_iter
+        self.tol = tol
+        self.backend = backend
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_is_fitted__(self):
+        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
+        # which may have set n_features_in_, is not a fitted estimator.
+        return hasattr(self, "domains_")
+
+    def _measures(self, X, domains, sample_weight):
+        labels = np.unique(domains)
+        measures = []
+        for label in labels:
+            rows = domains == label
+            masses = domain_weights(X, sample_weight, domains, rows, "")
+            keep = masses > 0
+            measures.append((X[rows][keep], masses[keep]))
+        return labels, measures
+
+    def _domain_weights(self, n_domains):
+        if self.weights is None:
+            return np.full(n_domains, 1.0 / n_domains)
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (n_domains,) or np.any(weights < 0) or not weights.sum() > 0:
+            raise ValueError(
+                f"weights must hold {n_domains} non-negative numbers (one per domain) with a "
+                f"positive sum; got {self.weights!r}."
+            )
+        return weights / weights.sum()
+
+    def _fit(self, X, y, sample_domain, sample_weight):
+        self._validate_params()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES)
+        backend = resolve_backend(self.backend)
+        domains = infer_sample_domain(X.shape[0], y, sample_domain)
+        labels, measures = self._measures(X, domains, sample_weight)
+        weights = self._domain_weights(len(labels))
+        fitted = {"backend_": backend, "domains_": labels, "domain_weights_": weights}
+        if self.method == "gaussian":
+            fitted.update(self._fit_gaussian(measures, weights))
+        else:
+            fitted.update(self._fit_free_support(measures, weights, backend))
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        return X, domains
+
+    def _fit_gaussian(self, measures, weights):
+        moments = [fit_gaussian(points, masses, ridge=self.covariance_reg) for points, masses in measures]
+        result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights,
+                                  max_iter=self.max_iter, tol=self.tol)
+        warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
+        maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
+        return {
+            "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter,
+            "coefs_": np.array(maps),
+            "intercepts_": np.array([result.mean - linear @ mean for linear, (mean, _) in zip(maps, moments)]),
+        }
+
+    def _fit_free_support(self, measures, weights, backend):
+        pooled_mean, pooled_cov = _pooled_moments(measures, weights)
+        scale = max(2.0 * np.trace(pooled_cov), np.finfo(float).tiny)
+        n_support = DEFAULT_SUPPORT_SIZE if self.n_support is None else self.n_support
+        rng = check_random_state(self.random_state)
+        init = pooled_mean + rng.standard_normal((n_support, len(pooled_mean))) @ psd_power(pooled_cov, 0.5)
+
+        def make_geometry(u, v):
+            return get_geometry(backend, u, v, "sqeuclidean")
+
+        result = free_support_barycenter(make_geometry, measures, weights, init, self.reg * scale,
+                                         max_iter=self.max_iter, tol=self.tol)
+        warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
+        map_eps = self.map_reg * scale
+        potentials = []
+        for points, masses in measures:
+            solved = sinkhorn(make_geometry(points, result.support), masses, result.weights, map_eps,
+                              tol=1e-11, max_iter=MAP_MAX_ITER)
+            warn_if_not_converged(self, solved, 1e-11)
+            potentials.append(solved.potential_target)
+        return {
+            "support_": result.support, "support_weights_": result.weights, "n_iter_": result.n_iter,
+            "support_potentials_": np.array(potentials), "_map_eps": map_eps,
+        }
+
+    def _domain_rows(self, X, sample_domain):
+        if sample_domain is None:
+            if len(self.domains_) > 1:
+                raise ValueError(
+                    f"sample_domain is needed: the barycenter was fitted on {len(self.domains_)} "
+                    "domains, and each row is mapped by its own domain's map."
+                )
+            return np.full(X.shape[0], self.domains_[0])
+        domains = infer_sample_domain(X.shape[0], None, sample_domain)
+        unseen = np.setdiff1d(domains, self.domains_)
+        if len(unseen):
+            raise ValueError(f"Domains {unseen.tolist()} were not seen in fit (seen: {self.domains_.tolist()}).")
+        return domains
+
+    def _map_domains(self, X, domains):
+        out = np.empty_like(X)
+        for k, label in enumerate(self.domains_):
+            rows = domains == label
+            if not rows.any():
+                continue
+            if self.method == "gaussian":
+                out[rows] = X[rows] @ self.coefs_[k].T + self.intercepts_[k]
+            else:
+                h = self.support_potentials_[k] + self._map_eps * np.log(self.support_weights_)
+                geometry = get_geometry(self.backend_, X[rows], self.support_, "sqeuclidean")
+                out[rows] = geometry.barycentric_map(h, self._map_eps, axis=1)
+        return out
+
+    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit, then map every row onto the barycenter by its own domain's map."""
+        X, domains = self._fit(X, y, sample_domain, sample_weight)
+        return self._map_domains(X, domains)
+
+    def transform(self, X, sample_domain=None):
+        """Map each row onto the barycenter by its domain's map.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        sample_domain : array-like of int of shape (n_samples,), optional
+            Needed when several domains were fitted; a domain unseen in fit is an error.
+
+        Returns
+        -------
+        X_mapped : ndarray of shape (n_samples, n_features)
+        """
+        X = self._validate_fitted_input(X)
+        return self._map_domains(X, self._domain_rows(X, sample_domain))
+
+
+class _Converged:
+    """The two fields of a solver result that the convergence warning reads."""
+
+    def __init__(self, converged, n_iter):
+        self.converged, self.n_iter, self.error = converged, n_iter, float("nan")
+
+
+def _pooled_moments(measures, weights):
+    points = np.concatenate([p for p, _ in measures])
+    masses = np.concatenate([w * m for w, (_, m) in zip(weights, measures)])
+    return fit_gaussian(points, masses)

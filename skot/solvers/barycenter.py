@@ -1,0 +1,111 @@
+"""Free-support Wasserstein barycenters (Cuturi & Doucet 2014, fixed point on the support).
+
+For domains mu_k = sum_i b_ki delta_{x_ki} with weights w_k, the support z of the
+barycenter (uniform weights) is moved to sum_k w_k T_k(z), T_k the barycentric
+projection of the plan from z to mu_k: exact plans (``eps = 0``, linear programs)
+or entropic ones, debiased by the entropic self-map of the support
+(T_k(z) - (T_zz(z) - z), which removes the first-order shrinkage of entropic maps).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment, linprog
+from scipy.sparse import coo_array, vstack
+
+from ..backends import pairwise_cost
+from .sinkhorn import self_transport_potential, sinkhorn
+
+
+@dataclass(frozen=True)
+class FreeSupportBarycenterResult:
+    """Output of :func:`free_support_barycenter`.
+
+    Attributes
+    ----------
+    support : ndarray of shape (n_support, d)
+    weights : ndarray of shape (n_support,)
+        Uniform.
+    n_iter : int
+    converged : bool
+    """
+
+    support: np.ndarray
+    weights: np.ndarray
+    n_iter: int
+    converged: bool
+
+
+def exact_plan(cost, a, b):
+    """Optimal plan of the discrete Kantorovich problem.
+
+    ``linear_sum_assignment`` when both sides are uniform of equal size (the optimum is
+    a permutation), otherwise the transportation LP by ``scipy.optimize.linprog`` (HiGHS).
+    """
+    n, m = cost.shape
+    if n == m and np.allclose(a, 1.0 / n) and np.allclose(b, 1.0 / m):
+        rows, cols = linear_sum_assignment(cost)
+        plan = np.zeros((n, m))
+        plan[rows, cols] = 1.0 / n
+        return plan
+    index = np.arange(n * m).reshape(n, m)
+    row_constraints = coo_array((np.ones(n * m), (np.repeat(np.arange(n), m), index.ravel())), shape=(n, n * m))
+    col_constraints = coo_array((np.ones(n * m), (np.tile(np.arange(m), n), index.ravel())), shape=(m, n * m))
+    result = linprog(cost.ravel(), A_eq=vstack([row_constraints, col_constraints]),
+                     b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs",
+                     options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    if result.status != 0:
+        raise RuntimeError(f"The transport linear program failed: {result.message}")
+    return result.x.reshape(n, m)
+
+
+def free_support_barycenter(make_geometry, measures, domain_weights, init_support, eps, *,
+                            max_iter=100, tol=1e-7, sinkhorn_tol=1e-9, sinkhorn_max_iter=1000):
+    """Barycenter support by the fixed point z <- sum_k w_k T_k(z) (see module docstring).
+
+    Parameters
+    ----------
+    make_geometry : callable
+        ``make_geometry(u, v)`` -> Geometry with the squared Euclidean cost.
+    measures : list of (points, weights)
+    domain_weights : ndarray of shape (n_domains,)
+    init_support : ndarray of shape (n_support, d)
+    eps : float
+        Entropic regularisation in raw cost units; 0 for exact plans.
+    max_iter, tol : int, float
+        Stop when the support moves less than ``tol`` times its spread (RMS).
+    sinkhorn_tol, sinkhorn_max_iter : float, int
+        Accuracy of the entropic plans.
+
+    Returns
+    -------
+    FreeSupportBarycenterResult
+    """
+    support = np.array(init_support, dtype=np.float64)
+    n_support = len(support)
+    weights = np.full(n_support, 1.0 / n_support)
+
+    def entropic_image(points, masses):
+        geometry = make_geometry(support, points)
+        result = sinkhorn(geometry, weights, masses, eps, tol=sinkhorn_tol, max_iter=sinkhorn_max_iter)
+        return geometry.barycentric_map(result.potential_target + eps * np.log(masses), eps, axis=1)
+
+    converged, n_iter = False, 0
+    for n_iter in range(1, max_iter + 1):
+        if eps > 0:
+            images = [entropic_image(points, masses) for points, masses in measures]
+        else:
+            images = [exact_plan(pairwise_cost(support, points, "sqeuclidean"), weights, masses)
+                      @ np.asarray(points, dtype=np.float64) / weights[:, None] for points, masses in measures]
+        updated = np.tensordot(domain_weights, np.array(images), axes=1)
+        if eps > 0:
+            self_geometry = make_geometry(support, support)
+            f_self = self_transport_potential(self_geometry, weights, eps, tol=sinkhorn_tol)
+            updated -= self_geometry.barycentric_map(f_self + eps * np.log(weights), eps, axis=1) - support
+        spread = np.sqrt(np.mean(np.sum((support - support.mean(axis=0)) ** 2, axis=1))) or 1.0
+        change = np.sqrt(np.mean(np.sum((updated - support) ** 2, axis=1))) / spread
+        support = updated
+        if change <= tol:
+            converged = True
+            break
+    return FreeSupportBarycenterResult(support, weights, n_iter, converged)
