@@ -176,8 +176,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         potentials = []
         for points, masses in measures:
             solved = sinkhorn(make_geometry(points, result.support), masses, result.weights, map_eps,
-                              tol=1e-11, max_iter=MAP_MAX_ITER)
-            warn_if_not_converged(self, solved, 1e-11)
+                              tol=1e-10, max_iter=MAP_MAX_ITER)
+            warn_if_not_converged(self, solved, 1e-10)
             potentials.append(solved.potential_target)
         return {
             "support_": result.support, "support_weights_": result.weights, "n_iter_": result.n_iter,

@@ -1,0 +1,102 @@
+"""WassersteinBarycenter against closed forms, POT and the McCann midpoint."""
+
+import numpy as np
+import pytest
+
+from skot import GaussianBuresMap, WassersteinBarycenter, pack
+
+from .test_sinkhorn_solver import gaussian_samples_with_exact_moments
+
+
+def stacked(domains):
+    X = np.vstack(domains)
+    labels = np.concatenate([np.full(len(d), k) for k, d in enumerate(domains)])
+    return X, labels
+
+
+def test_gaussian_barycenter_of_commuting_covariances():
+    rng = np.random.default_rng(0)
+    diagonals = [np.array([1.0, 4.0]), np.array([9.0, 0.25]), np.array([2.0, 2.0])]
+    means = [np.zeros(2), np.array([3.0, -1.0]), np.array([-2.0, 5.0])]
+    domains = [gaussian_samples_with_exact_moments(rng, m, np.diag(v), 300) for m, v in zip(means, diagonals)]
+    X, sd = stacked(domains)
+    weights = np.array([0.2, 0.5, 0.3])
+    est = WassersteinBarycenter(method="gaussian", weights=weights, covariance_reg=0.0).fit(X, sample_domain=sd)
+    np.testing.assert_allclose(est.mean_, weights @ np.array(means), atol=1e-10)
+    expected = np.diag((weights @ np.sqrt(np.array(diagonals))) ** 2)
+    np.testing.assert_allclose(est.covariance_, expected, atol=1e-8)
+    # Each domain's map pushes its Gaussian fit onto the barycenter.
+    mapped = est.transform(X, sample_domain=sd)
+    for k in range(3):
+        np.testing.assert_allclose(np.cov(mapped[sd == k].T, bias=True), expected, atol=1e-8)
+
+
+def test_gaussian_barycenter_matches_pot(rng):
+    ot = pytest.importorskip("ot")
+    covs = []
+    for k in range(3):
+        m = rng.normal(size=(3, 3))
+        covs.append(m @ m.T + 0.5 * np.eye(3))
+    domains = [gaussian_samples_with_exact_moments(rng, rng.normal(size=3), c, 200) for c in covs]
+    X, sd = stacked(domains)
+    est = WassersteinBarycenter(method="gaussian", covariance_reg=0.0, tol=1e-12).fit(X, sample_domain=sd)
+    means = np.array([d.mean(axis=0) for d in domains])
+    mean, cov = ot.gaussian.bures_wasserstein_barycenter(means, np.array(covs), np.full(3, 1 / 3),
+                                                         num_iter=1000, eps=1e-12)
+    np.testing.assert_allclose(est.mean_, mean, atol=1e-10)
+    np.testing.assert_allclose(est.covariance_, cov, atol=1e-7)
+
+
+def test_two_domains_with_equal_weights_give_the_mccann_midpoint(rng):
+    xs = rng.normal(size=(400, 2)) @ np.array([[2.0, 0.3], [0.0, 0.5]])
+    xt = rng.normal(size=(400, 2)) @ np.array([[0.4, 0.0], [0.2, 1.5]]) + 3.0
+    X, _, sd = pack(xs, xt)
+    bary = WassersteinBarycenter(method="gaussian", covariance_reg=0.0, tol=1e-12).fit(X, sample_domain=sd)
+    half = GaussianBuresMap(t=0.5, reg=0.0).fit(X, sample_domain=sd)
+    np.testing.assert_allclose(bary.mean_, half.transform(xs).mean(axis=0), atol=1e-10)
+    np.testing.assert_allclose(bary.covariance_, np.cov(half.transform(xs).T, bias=True), atol=1e-8)
+
+
+def test_one_dimensional_free_support_barycenter_averages_quantiles():
+    rng = np.random.default_rng(1)
+    a, b = np.sort(rng.normal(size=150)), np.sort(rng.exponential(size=150) * 2 + 3)
+    X, _, sd = pack(a[:, None], b[:, None])
+    est = WassersteinBarycenter(n_support=150, random_state=0).fit(X, sample_domain=sd)
+    np.testing.assert_allclose(np.sort(est.support_[:, 0]), 0.5 * (a + b), atol=1e-10)
+    # Debiased entropic plans land close to the exact barycenter.
+    entropic = WassersteinBarycenter(n_support=150, reg=1e-3, tol=1e-4, random_state=0).fit(X, sample_domain=sd)
+    assert np.abs(np.sort(entropic.support_[:, 0]) - 0.5 * (a + b)).mean() < 0.05
+
+
+def test_transform_maps_each_domain_onto_the_barycenter():
+    rng = np.random.default_rng(2)
+    domains = [rng.normal(size=(120, 2)) + shift for shift in ([0, 0], [4, 0], [0, 4])]
+    X, sd = stacked(domains)
+    est = WassersteinBarycenter(n_support=120, map_reg=0.01, random_state=0).fit(X, sample_domain=sd)
+    mapped = est.fit_transform(X, sample_domain=sd)
+    np.testing.assert_allclose(mapped, est.transform(X, sample_domain=sd))
+    centre = np.mean([[0, 0], [4, 0], [0, 4]], axis=0)
+    for k in range(3):
+        # Batch effect removed: every domain lands around the barycenter's centre.
+        assert np.linalg.norm(mapped[sd == k].mean(axis=0) - centre) < 0.3
+    assert np.linalg.norm(est.support_.mean(axis=0) - centre) < 0.1
+    with pytest.raises(ValueError, match="sample_domain is needed"):
+        est.transform(X)
+    with pytest.raises(ValueError, match=r"Domains \[7\] were not seen"):
+        est.transform(X[:3], sample_domain=[0, 1, 7])
+    with pytest.raises(ValueError, match="weights must hold 3"):
+        WassersteinBarycenter(weights=[0.5, 0.5]).fit(X, sample_domain=sd)
+
+
+def test_free_support_objective_matches_pot(rng):
+    ot = pytest.importorskip("ot")
+    domains = [rng.normal(size=(60, 2)) * s + m for s, m in ((1.0, 0.0), (0.5, 3.0), (2.0, -2.0))]
+    X, sd = stacked(domains)
+    est = WassersteinBarycenter(n_support=60, random_state=0).fit(X, sample_domain=sd)
+    uniform = np.full(60, 1 / 60)
+    theirs = ot.lp.free_support_barycenter(domains, [uniform] * 3, est.support_.copy() + 0.1)
+
+    def objective(support):
+        return np.mean([ot.emd2(uniform, uniform, ot.dist(support, d)) for d in domains])
+
+    assert objective(est.support_) <= 1.02 * objective(theirs)
