@@ -64,8 +64,8 @@ def test_one_dimensional_free_support_barycenter_averages_quantiles():
     est = WassersteinBarycenter(n_support=150, random_state=0).fit(X, sample_domain=sd)
     np.testing.assert_allclose(np.sort(est.support_[:, 0]), 0.5 * (a + b), atol=1e-10)
     # Debiased entropic plans land close to the exact barycenter.
-    entropic = WassersteinBarycenter(n_support=150, reg=1e-3, tol=1e-4, random_state=0).fit(X, sample_domain=sd)
-    assert np.abs(np.sort(entropic.support_[:, 0]) - 0.5 * (a + b)).mean() < 0.05
+    entropic = WassersteinBarycenter(n_support=150, reg=3e-3, tol=1e-3, random_state=0).fit(X, sample_domain=sd)
+    assert np.abs(np.sort(entropic.support_[:, 0]) - 0.5 * (a + b)).mean() < 0.03
 
 
 def test_transform_maps_each_domain_onto_the_barycenter():
