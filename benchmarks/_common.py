@@ -62,13 +62,14 @@ def mixture_and_ring(n, d, seed=0):
 
 def warm_up():
     """Compile (or load from cache) skot's kernels outside the timed region."""
-    from skot import SinkhornTransport
+    from skot import SinkhornTransport, WassersteinBarycenter
 
     x, y = mixture_and_ring(50, 2)
     X = np.vstack([x, y])
     domains = np.r_[np.zeros(50, int), -np.ones(50, int)]
     SinkhornTransport().fit(X, sample_domain=domains).transform(x)
     SinkhornTransport().fit(X.astype(np.float32), sample_domain=domains)
+    WassersteinBarycenter(n_support=50).fit(X, sample_domain=domains)
 
 
 def argv_flag(name):

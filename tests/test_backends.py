@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skot import SinkhornTransport, pack
-from skot.backends import DenseGeometry, OnlineGeometry, resolve_backend
+from skot.backends import DenseGeometry, OnlineGeometry, pairwise_cost, resolve_backend
 from skot.backends._numba import EXP_TABLE, _exp_nonpositive
 from skot.solvers import sinkhorn
 
@@ -114,3 +114,17 @@ def test_anderson_acceleration_cuts_iterations_and_keeps_the_answer(rng):
     assert fast.n_iter < plain.n_iter / 2
     shift = np.mean(fast.potential_source - plain.potential_source)
     np.testing.assert_allclose(fast.potential_source - shift, plain.potential_source, atol=1e-8 * eps * 1e3)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 120])
+def test_auction_assignment_is_optimal(rng, n):
+    from scipy.optimize import linear_sum_assignment
+
+    from skot.backends import optimal_assignment
+
+    cost = pairwise_cost(rng.normal(size=(n, 2)), rng.exponential(size=(n, 2)), "sqeuclidean")
+    assignment = optimal_assignment(cost)
+    assert sorted(assignment) == list(range(n))
+    rows, cols = linear_sum_assignment(cost)
+    assert cost[np.arange(n), assignment].sum() == pytest.approx(cost[rows, cols].sum(), rel=1e-12, abs=1e-12)
+    np.testing.assert_array_equal(optimal_assignment(np.ones((4, 4))), np.arange(4))

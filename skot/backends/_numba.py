@@ -330,3 +330,60 @@ class OnlineGeometry(Geometry):
 
 def _float64(array):
     return np.ascontiguousarray(array, dtype=np.float64)
+
+
+@njit(cache=True)
+def _auction_kernel(cost, eps_end, factor):
+    """Forward auction with epsilon scaling (Bertsekas): person i -> object assigned[i].
+
+    Each phase reassigns everyone; prices carry over. The final assignment is optimal
+    to within n * eps_end.
+    """
+    n = cost.shape[0]
+    prices = np.zeros(n)
+    eps = max((cost.max() - cost.min()) / 4.0, eps_end)
+    owner = np.empty(n, np.int64)
+    assigned = np.empty(n, np.int64)
+    queue = np.empty(n, np.int64)
+    while True:
+        owner[:] = -1
+        assigned[:] = -1
+        for i in range(n):
+            queue[i] = i
+        size = n
+        while size > 0:
+            size -= 1
+            i = queue[size]
+            best, second, chosen = -np.inf, -np.inf, 0
+            for j in range(n):
+                value = -cost[i, j] - prices[j]
+                if value > best:
+                    second, best, chosen = best, value, j
+                elif value > second:
+                    second = value
+            prices[chosen] += best - second + eps
+            previous = owner[chosen]
+            owner[chosen] = i
+            assigned[i] = chosen
+            if previous >= 0:
+                assigned[previous] = -1
+                queue[size] = previous
+                size += 1
+        if eps <= eps_end:
+            return assigned
+        eps = max(eps / factor, eps_end)
+
+
+def optimal_assignment(cost):
+    """Minimum-cost perfect matching of a square cost matrix, as column indices per row.
+
+    Auction with epsilon scaling down to 1e-12 of the cost range per row: optimal up to
+    1e-12 of the range in total, several times faster than ``linear_sum_assignment`` on
+    the dense geometric costs of barycenter iterations.
+    """
+    cost = np.ascontiguousarray(cost, dtype=np.float64)
+    n = cost.shape[0]
+    spread = float(cost.max() - cost.min()) if n else 0.0
+    if n <= 1 or spread == 0.0:
+        return np.arange(n)
+    return _auction_kernel(cost, 1e-12 * spread / n, 10.0)

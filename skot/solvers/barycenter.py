@@ -10,10 +10,10 @@ or entropic ones, debiased by the entropic self-map of the support
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment, linprog
+from scipy.optimize import linprog
 from scipy.sparse import coo_array, vstack
 
-from ..backends import pairwise_cost
+from ..backends import optimal_assignment, pairwise_cost
 from .sinkhorn import self_transport_potential, sinkhorn
 
 
@@ -39,14 +39,13 @@ class FreeSupportBarycenterResult:
 def exact_plan(cost, a, b):
     """Optimal plan of the discrete Kantorovich problem.
 
-    ``linear_sum_assignment`` when both sides are uniform of equal size (the optimum is
-    a permutation), otherwise the transportation LP by ``scipy.optimize.linprog`` (HiGHS).
+    An assignment (auction) when both sides are uniform of equal size (the optimum is a
+    permutation), otherwise the transportation LP by ``scipy.optimize.linprog`` (HiGHS).
     """
     n, m = cost.shape
     if n == m and np.allclose(a, 1.0 / n) and np.allclose(b, 1.0 / m):
-        rows, cols = linear_sum_assignment(cost)
         plan = np.zeros((n, m))
-        plan[rows, cols] = 1.0 / n
+        plan[np.arange(n), optimal_assignment(cost)] = 1.0 / n
         return plan
     index = np.arange(n * m).reshape(n, m)
     row_constraints = coo_array((np.ones(n * m), (np.repeat(np.arange(n), m), index.ravel())), shape=(n, n * m))
