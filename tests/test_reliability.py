@@ -1,0 +1,229 @@
+"""Adversarial inputs, properties and persistence, for every estimator (issue: reliability)."""
+
+import pickle
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+from skot import GaussianBuresMap, SinkhornTransport, WassersteinBarycenter, pack
+
+ESTIMATORS = {
+    "sinkhorn": SinkhornTransport(random_state=0, n_target_samples=200),
+    "gaussian": GaussianBuresMap(),
+    "barycenter": WassersteinBarycenter(n_support=20, random_state=0),
+    "gaussian_barycenter": WassersteinBarycenter(method="gaussian"),
+}
+# Estimators that need target rows or a reference versus those that treat all domains alike.
+SOURCE_TARGET = {"sinkhorn", "gaussian"}
+SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
+
+
+def data(n=30, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return pack(rng.normal(size=(n, d)), rng.normal(size=(n + 5, d)) * 0.7 + 1.0)
+
+
+def fitted(name, X=None, sd=None):
+    if X is None:
+        X, _, sd = data()
+    return clone(ESTIMATORS[name]).fit(X, sample_domain=sd)
+
+
+def finite(array):
+    return np.all(np.isfinite(np.asarray(array)))
+
+
+BAD_FIT_INPUTS = {
+    "nan": (lambda X, sd: (np.where(np.arange(X.size).reshape(X.shape) == 4, np.nan, X), sd, None), "NaN"),
+    "inf": (lambda X, sd: (np.where(np.arange(X.size).reshape(X.shape) == 4, np.inf, X), sd, None), "infinity"),
+    "empty": (lambda X, sd: (X[:0], sd[:0], None), "0 sample"),
+    "one_sample_domain": (lambda X, sd: (X, np.where(np.arange(len(sd)) == 0, 5, sd), None), "1 sample"),
+    "n_equals_1": (lambda X, sd: (X[:1], sd[:1], None), "1 sample"),
+    "sample_domain_length": (lambda X, sd: (X, sd[:-1], None), "sample_domain has shape"),
+    "sample_weight_length": (lambda X, sd: (X, sd, np.ones(len(X) - 1)), "sample_weight"),
+    "negative_weight": (lambda X, sd: (X, sd, np.where(np.arange(len(X)) == 2, -1.0, 1.0)), "Negative"),
+    "zero_weights": (lambda X, sd: (X, sd, np.zeros(len(X))), "non-zero"),
+    "strings": (lambda X, sd: (np.array([["a", "b", "c"]] * len(X)), sd, None), "(?i)string|float"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FIT_INPUTS))
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_bad_fit_input_gives_a_clear_error(name, case):
+    make, match = BAD_FIT_INPUTS[case]
+    X, _, sd = data()
+    X_bad, sd_bad, weights = make(X, sd)
+    before = [np.array(a, copy=True) for a in (X_bad, sd_bad)]
+    with pytest.raises(ValueError, match=match):
+        clone(ESTIMATORS[name]).fit(X_bad, sample_domain=sd_bad, sample_weight=weights)
+    for original, now in zip(before, (X_bad, sd_bad)):
+        np.testing.assert_array_equal(original, now)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_sparse_input_is_refused_clearly(name):
+    X, _, sd = data()
+    with pytest.raises(TypeError, match="(?i)sparse"):
+        clone(ESTIMATORS[name]).fit(sp.csr_matrix(X), sample_domain=sd)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_wrong_feature_count_at_transform(name):
+    est = fitted(name)
+    with pytest.raises(ValueError, match="features"):
+        est.transform(np.zeros((2, 4)), sample_domain=[0, 0])
+
+
+@pytest.mark.parametrize("name, params", [
+    ("sinkhorn", {"reg": 0.0}), ("sinkhorn", {"reg": -1.0}), ("sinkhorn", {"metric": "l1"}),
+    ("sinkhorn", {"backend": "tpu"}), ("gaussian", {"reg": -1.0}), ("gaussian", {"covariance": "mcd"}),
+    ("gaussian", {"backend": "tpu"}), ("barycenter", {"reg": -1.0}), ("barycenter", {"method": "sliced"}),
+    ("barycenter", {"backend": "tpu"}), ("barycenter", {"map_reg": 0.0}),
+])
+def test_bad_parameters_are_named(name, params):
+    X, _, sd = data()
+    with pytest.raises(ValueError, match=next(iter(params))):
+        clone(ESTIMATORS[name]).set_params(**params).fit(X, sample_domain=sd)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_only_source_or_only_target_rows(name):
+    X, _, sd = data()
+    est = clone(ESTIMATORS[name]).fit(X, sample_domain=np.zeros(len(X), int))
+    assert finite(est.transform(X, sample_domain=np.zeros(len(X), int)))
+    target_only = np.full(len(X), -1)
+    if name in SOURCE_TARGET:
+        with pytest.raises(ValueError, match="No source rows"):
+            clone(ESTIMATORS[name]).fit(X, sample_domain=target_only)
+    else:
+        # A barycenter has no source or target: a negative label is just another domain.
+        assert finite(clone(ESTIMATORS[name]).fit(X, sample_domain=target_only).transform(X, sample_domain=target_only))
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_far_duplicate_and_extreme_dimension_inputs_give_finite_answers(name):
+    X, _, sd = data()
+    est = fitted(name, X, sd)
+    far = np.full((3, X.shape[1]), 1e8) * [[1], [-1], [0.5]]
+    assert finite(est.transform(far, sample_domain=[0, 0, 0]))
+    # The whole problem 1e8 away, duplicated rows, d = 1 and d = 2000.
+    assert finite(fitted(name, X + 1e8, sd).transform(X[:3] + 1e8, sample_domain=[0, 0, 0]))
+    doubled = np.vstack([X, X])
+    assert finite(fitted(name, doubled, np.concatenate([sd, sd])).transform(X, sample_domain=sd))
+    assert finite(fitted(name, X[:, :1], sd).transform(X[:, :1], sample_domain=sd))
+    wide, _, sd_wide = data(n=12, d=2000)
+    est = clone(ESTIMATORS[name])
+    if name == "gaussian_barycenter":
+        est.set_params(max_iter=1)  # each fixed-point step costs several 2000 x 2000 eigh
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert finite(est.fit(wide, sample_domain=sd_wide).transform(wide, sample_domain=sd_wide))
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_pickle_joblib_and_threads_give_identical_maps(name):
+    est = fitted(name)
+    X, _, sd = data(seed=1)
+    expected = est.transform(X, sample_domain=sd)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X, sample_domain=sd), expected)
+    buffer = BytesIO()
+    joblib.dump(est, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(joblib.load(buffer).transform(X, sample_domain=sd), expected)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: est.transform(X, sample_domain=sd), range(8)))
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("name, solver", [("sinkhorn", "_sinkhorn.sinkhorn"), ("gaussian", "_gaussian.gaussian_ot"),
+                                          ("barycenter", "_barycenter.free_support_barycenter"),
+                                          ("gaussian_barycenter", "_barycenter.bures_barycenter")])
+def test_interrupted_fit_leaves_no_fitted_state(name, solver, monkeypatch):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from skot import estimators
+
+    module, function = solver.split(".")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(getattr(estimators, module), function, interrupted)
+    est = clone(ESTIMATORS[name])
+    X, _, sd = data()
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, sample_domain=sd)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+
+
+# ---------------------------------------------------------------- properties
+
+clouds = st.integers(min_value=0, max_value=10_000).map(lambda seed: data(n=12, d=2, seed=seed))
+
+
+@SETTINGS
+@given(clouds)
+def test_sinkhorn_marginals_hold(problem):
+    X, _, sd = problem
+    est = SinkhornTransport(reg=0.05, tol=1e-10).fit(X, sample_domain=sd)
+    plan = est.transport_plan()
+    np.testing.assert_allclose(plan.sum(axis=1), est.weights_source_, atol=1e-12)
+    np.testing.assert_allclose(plan.sum(axis=0), est.weights_target_, atol=1e-9)
+
+
+@SETTINGS
+@given(st.integers(0, 10_000), st.sampled_from([1e-2, 1e-1, 1.0]))
+def test_one_dimensional_maps_are_monotone(seed, reg):
+    rng = np.random.default_rng(seed)
+    X, _, sd = pack(rng.normal(size=(15, 1)), rng.exponential(size=(20, 1)))
+    grid = np.linspace(-4, 4, 50)[:, None]
+    for est in (SinkhornTransport(reg=reg).fit(X, sample_domain=sd), GaussianBuresMap().fit(X, sample_domain=sd)):
+        assert np.all(np.diff(est.transform(grid)[:, 0]) >= -1e-12)
+
+
+@SETTINGS
+@given(clouds, st.sampled_from(sorted(ESTIMATORS)))
+def test_fit_is_permutation_equivariant(problem, name):
+    X, _, sd = problem
+    order = np.random.default_rng(0).permutation(len(X))
+    probe, probe_sd = X[:5], sd[:5]
+    a = fitted(name, X, sd).transform(probe, sample_domain=probe_sd)
+    b = fitted(name, X[order], sd[order]).transform(probe, sample_domain=probe_sd)
+    if name == "barycenter":
+        # The support is learned from a random start drawn from the data's Gaussian fit,
+        # identical for any row order: same support, same maps.
+        np.testing.assert_allclose(a, b, atol=1e-7)
+    else:
+        np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+@SETTINGS
+@given(clouds, st.floats(1e-3, 1e3))
+def test_reg_means_the_same_after_rescaling(problem, scale):
+    X, _, sd = problem
+    est = SinkhornTransport(reg=0.1, tol=1e-11).fit(X, sample_domain=sd)
+    scaled = SinkhornTransport(reg=0.1, tol=1e-11).fit(scale * X, sample_domain=sd)
+    np.testing.assert_allclose(scaled.transform(scale * X[:5]), scale * est.transform(X[:5]), rtol=1e-6, atol=1e-9 * scale)
+
+
+@SETTINGS
+@given(clouds, st.sampled_from(sorted(ESTIMATORS)))
+def test_random_state_makes_fits_deterministic_and_float32_agrees(problem, name):
+    X, _, sd = problem
+    first = fitted(name, X, sd).transform(X, sample_domain=sd)
+    np.testing.assert_array_equal(fitted(name, X, sd).transform(X, sample_domain=sd), first)
+    single = fitted(name, X.astype(np.float32), sd).transform(X.astype(np.float32), sample_domain=sd)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, first, atol=2e-4 * (1 + np.abs(first).max()))
