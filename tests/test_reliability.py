@@ -227,3 +227,18 @@ def test_random_state_makes_fits_deterministic_and_float32_agrees(problem, name)
     single = fitted(name, X.astype(np.float32), sd).transform(X.astype(np.float32), sample_domain=sd)
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, first, atol=2e-4 * (1 + np.abs(first).max()))
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_no_method_modifies_its_inputs(name):
+    X, y, sd = pack(np.random.default_rng(0).normal(size=(20, 2)), np.random.default_rng(1).normal(size=(25, 2)),
+                    np.arange(20) % 2)
+    weights = np.linspace(1.0, 2.0, len(X))
+    inputs = (X, y, sd, weights)
+    before = [a.copy() for a in inputs]
+    est = clone(ESTIMATORS[name])
+    est.fit_transform(X, y, sample_domain=sd, sample_weight=weights)
+    est.fit(X, y, sample_weight=weights)
+    est.transform(X, sample_domain=sd)
+    for original, now in zip(before, inputs):
+        np.testing.assert_array_equal(original, now)
