@@ -10,9 +10,6 @@ length m); ``axis=0`` reduces over ``i`` (one value per column ``y_j``, ``h``
 has length n). Log-weighted potentials are ``h = f + eps * log(a)``.
 """
 
-import numpy as np
-
-
 class Geometry:
     """Abstract geometry; see the module docstring for conventions."""
 
@@ -56,9 +53,3 @@ class Geometry:
         """Weighted ``"mean"``, ``"median"`` or ``"max"`` of ``C`` under ``a (x) b``."""
         raise NotImplementedError
 
-
-def weighted_median(values, weights):
-    """Smallest value whose cumulative weight reaches half the total."""
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])

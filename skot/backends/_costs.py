@@ -38,14 +38,19 @@ def pairwise_cost(x, y, metric):
     raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS} or a callable.")
 
 
+def weighted_median(values, weights):
+    """Smallest value whose cumulative weight reaches half the total."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
 def median_cost(x, y, a, b, metric, max_points=2000):
     """Weighted median of ``c(x_i, y_j)`` under ``a (x) b``.
 
     Exact up to ``max_points`` points a side; beyond, on evenly spaced subsamples
     (deterministic, and identical for every backend).
     """
-    from ._base import weighted_median
-
     keep_x, keep_y = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     keep_x = keep_x[np.linspace(0, len(keep_x) - 1, min(len(keep_x), max_points)).astype(int)]
     keep_y = keep_y[np.linspace(0, len(keep_y) - 1, min(len(keep_y), max_points)).astype(int)]

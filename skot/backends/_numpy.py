@@ -4,7 +4,7 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from ._base import Geometry
-from ._costs import median_cost, far_point_assignment, pairwise_cost
+from ._costs import far_point_assignment, median_cost, pairwise_cost
 
 # Cost matrices up to this many entries are stored; larger ones are recomputed
 # block by block, so that the reference also maps many new points in bounded memory.
