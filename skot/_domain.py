@@ -81,9 +81,14 @@ def infer_sample_domain(n_samples, y=None, sample_domain=None):
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n_samples:
         return domain
-    if y.dtype.kind == "f" and type_of_target(y[~np.isnan(y)]) == "continuous":
-        domain[np.isnan(y)] = -1
-    elif y.dtype.kind in "fiuO":
+    if y.dtype.kind == "f":
+        # NaN is always a masked label; -1 too unless the observed labels are continuous.
+        missing = np.isnan(y)
+        domain[missing] = -1
+        observed = y[~missing]
+        if observed.size and type_of_target(observed) != "continuous":
+            domain[y == -1] = -1
+    elif y.dtype.kind in "iuO":
         domain[np.asarray(y == -1, dtype=bool)] = -1
     return domain
 
@@ -105,8 +110,8 @@ def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
         count = int(np.count_nonzero(weights[members]))
         if count < min_samples:
             raise ValueError(
-                f"The {side} domain {label} has {count} sample{'s' if count != 1 else ''} "
-                f"with positive weight; at least {min_samples} are needed."
+                f"{f'The {side} domain' if side else 'Domain'} {label} has {count} "
+                f"sample{'s' if count != 1 else ''} with positive weight; at least {min_samples} are needed."
             )
         out[members] = weights[members] / (mass * len(labels))
     return out

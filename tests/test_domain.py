@@ -42,6 +42,9 @@ def test_infer_sample_domain_priority():
     np.testing.assert_array_equal(infer_sample_domain(4, None), [0, 0, 0, 0])
     # A continuous target marks with NaN only: -1.0 is a legitimate value there.
     np.testing.assert_array_equal(infer_sample_domain(3, np.array([-1.0, np.nan, 0.37])), [0, -1, 0])
+    # Float class labels mark with -1 (and NaN); all-NaN labels are all target rows.
+    np.testing.assert_array_equal(infer_sample_domain(3, np.array([1.0, -1.0, 0.0])), [0, -1, 0])
+    np.testing.assert_array_equal(infer_sample_domain(2, np.array([np.nan, np.nan])), [-1, -1])
     with pytest.raises(ValueError, match="sample_domain has shape"):
         infer_sample_domain(4, None, np.array([0, 1]))
     with pytest.raises(ValueError, match="integers"):

@@ -10,6 +10,7 @@ length m); ``axis=0`` reduces over ``i`` (one value per column ``y_j``, ``h``
 has length n). Log-weighted potentials are ``h = f + eps * log(a)``.
 """
 
+
 class Geometry:
     """Abstract geometry; see the module docstring for conventions."""
 
