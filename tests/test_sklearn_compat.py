@@ -4,10 +4,10 @@ import sklearn
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skot
-from skot import GaussianBuresMap, SinkhornTransport, WassersteinBarycenter
+from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
 
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
-              WassersteinBarycenter(method="gaussian")]
+              WassersteinBarycenter(method="gaussian"), SemiDiscreteMap()]
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -42,6 +42,14 @@ class Geometry:
         """Indices drawn from ``softmax((h - C) / eps)`` along ``axis``, shape (rows, n_samples)."""
         raise NotImplementedError
 
+    def argmax(self, h):
+        """Row-wise ``argmax_j (h_j - C_ij)`` (first on ties): Laguerre cells when h = g."""
+        raise NotImplementedError
+
+    def soft_masses(self, h, eps, weights):
+        """``sum_i weights_i softmax_j((h_j - C_ij) / eps)``, one value per column."""
+        raise NotImplementedError
+
     def plan(self, hf, hg, eps):
         """Dense coupling ``P_ij = exp((hf_i + hg_j - C_ij) / eps)``."""
         raise NotImplementedError

@@ -160,6 +160,33 @@ def barycentric_kernel(x, yt, h, eps, root, half, values_t, out):
             out[i, k] = acc / total
 
 
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def argmax_kernel(x, yt, h, root, half, out):
+    """out_i = argmax_j (h_j - c(x_i, y_j)): the Laguerre cell of x_i when h = g."""
+    for i in prange(x.shape[0]):
+        buf = np.empty(yt.shape[1])
+        top = _fill_logits(x, i, yt, h, root, half, buf)
+        chosen = 0
+        for j in range(yt.shape[1]):
+            if buf[j] == top:
+                chosen = j
+                break
+        out[i] = chosen
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, out):
+    """out[c, j] = sum over rows i of chunk c of weights_i softmax_j((h_j - c_ij) / eps)."""
+    n = x.shape[0]
+    for chunk in prange(n_chunks):
+        buf = np.empty(yt.shape[1])
+        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
+            top = _fill_logits(x, i, yt, h, False, False, buf)
+            scale = weights[i] / _softmax_weights(buf, top, 1.0 / eps)
+            for j in range(yt.shape[1]):
+                out[chunk, j] += scale * buf[j]
+
+
 @njit(parallel=True, cache=True)
 def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out):
     """Inverse-CDF draws from softmax_j((h_j - c(x_i, y_j)) / eps); uniforms sorted per row."""
@@ -304,6 +331,21 @@ class OnlineGeometry(Geometry):
         sample_kernel(rows, cols, _float64(h), float(eps), self._root, self._half, uniforms, out)
         # Sorting the uniforms ordered the draws; a random permutation makes them i.i.d. again.
         return np.take_along_axis(out, np.argsort(rng.uniform(size=out.shape), axis=1), axis=1)
+
+    def argmax(self, h):
+        rows, cols = self._oriented(1)
+        out = np.empty(rows.shape[0], dtype=np.intp)
+        argmax_kernel(rows, cols, _float64(h), self._root, self._half, out)
+        return out
+
+    def soft_masses(self, h, eps, weights):
+        rows, cols = self._oriented(1)
+        if self._root or self._half:
+            raise ValueError("soft cell masses are implemented for the squared Euclidean cost.")
+        n_chunks = max(1, min(64, rows.shape[0]))
+        out = np.zeros((n_chunks, cols.shape[1]))
+        soft_masses_kernel(rows, cols, _float64(h), float(eps), _float64(weights), n_chunks, out)
+        return out.sum(axis=0)
 
     def plan(self, hf, hg, eps):
         rows, cols = self._oriented(1)

@@ -75,6 +75,18 @@ class DenseGeometry(Geometry):
                 out[row] = np.minimum(picked, cdf.shape[1] - 1)
         return out
 
+    def argmax(self, h):
+        out = np.empty(self.shape[0], dtype=np.intp)
+        for rows, block in self._blocks(1):
+            out[rows] = np.argmax(h - block, axis=1)
+        return out
+
+    def soft_masses(self, h, eps, weights):
+        total = np.zeros(self.shape[1])
+        for rows, block in self._blocks(1):
+            total += weights[rows] @ softmax((h - block) / eps, axis=1)
+        return total
+
     def plan(self, hf, hg, eps):
         plan = np.empty(self.shape)
         for rows, block in self._blocks(1):

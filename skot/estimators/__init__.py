@@ -2,6 +2,7 @@
 
 from ._barycenter import WassersteinBarycenter
 from ._gaussian import GaussianBuresMap
+from ._semidiscrete import SemiDiscreteMap
 from ._sinkhorn import SinkhornTransport
 
-__all__ = ["GaussianBuresMap", "SinkhornTransport", "WassersteinBarycenter"]
+__all__ = ["GaussianBuresMap", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter"]

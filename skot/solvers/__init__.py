@@ -13,9 +13,11 @@ from .gaussian import (
     psd_power,
 )
 from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
+from .semidiscrete import SemiDiscreteResult, hard_cell_masses, semidiscrete_dual, semidual_objective
 from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
 
 __all__ = [
+    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidual_objective",
     "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",

@@ -1,0 +1,175 @@
+"""SemiDiscreteMap: OT from a continuous (sampled) source onto a discrete target."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, validate_data
+
+from .._domain import domain_weights, infer_sample_domain
+from ..backends import BACKENDS, get_geometry, resolve_backend
+from ..solvers import fit_gaussian, hard_cell_masses, psd_power, semidiscrete_dual, semidual_objective
+from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
+
+MAX_QUANTIZATION_ROUNDS = 30
+
+
+class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Semi-discrete optimal transport from the source samples onto target points.
+
+    Solves the semi-dual max_g <b, g> + E_x[min_j c(x, y_j) - g_j] (L-BFGS, annealed
+    smoothing); x is sent to its Laguerre cell argmin_j c(x, y_j) - g_j. With an integer
+    ``target`` the k points are learned too (capacity-constrained quantization: each
+    point moves to the barycenter of its cell, cells keeping equal masses).
+
+    Parameters
+    ----------
+    target : int or array-like, default=8
+        Target rows in the data take precedence; otherwise an array of points (uniform
+        weights) or a number of points to learn.
+    reg : float, default=0.0
+        Entropic smoothing in units of the mean cost; 0 gives hard Laguerre cells.
+    metric : {"sqeuclidean"}, default="sqeuclidean"
+    solver : {"auto", "lbfgs"}, default="auto"
+    max_iter : int, default=200
+        L-BFGS iterations per annealing stage.
+    tol : float, default=1e-4
+        Relative accuracy of the cell masses on the fit samples.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial points of a learned target (drawn from the source's Gaussian fit).
+
+    Attributes
+    ----------
+    target_points_, target_weights_ : ndarray
+    potential_ : ndarray of shape (n_targets,)
+        One weight per target point.
+    cell_masses_ : ndarray of shape (n_targets,)
+        Mass of the fit samples in each cell.
+    labels_ : ndarray of int
+        Cell of each fit row.
+    cost_scale_, epsilon_ : float
+    n_iter_ : int
+    backend_ : str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    _parameter_constraints = {
+        "target": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "metric": [StrOptions({"sqeuclidean"})],
+        "solver": [StrOptions({"auto", "lbfgs"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "backend": [StrOptions(set(BACKENDS))],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, target=8, *, reg=0.0, metric="sqeuclidean", solver="auto", max_iter=200, tol=1e-4,
+                 backend="auto", verbose=0, random_state=None):
+        self.target = target
+        self.reg = reg
+        self.metric = metric
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.backend = backend
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_is_fitted__(self):
+        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
+        # which may have set n_features_in_, is not a fitted estimator.
+        return hasattr(self, "potential_")
+
+    def _geometry(self, x, y, backend=None):
+        return get_geometry(backend or self.backend_, x, y, self.metric)
+
+    def _fit(self, X, y, sample_domain, sample_weight):
+        self._validate_params()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES)
+        backend = resolve_backend(self.backend, self.metric)
+        data = split_source_target(X, y, sample_domain, sample_weight)
+        source, a = np.asarray(data.source, dtype=np.float64), data.source_weights
+        learn = data.target is None and isinstance(self.target, Integral)
+        if data.target is not None:
+            points, b = np.asarray(data.target, dtype=np.float64), data.target_weights
+        elif learn:
+            mean, cov = fit_gaussian(source, a)
+            rng = check_random_state(self.random_state)
+            points = mean + rng.standard_normal((self.target, X.shape[1])) @ psd_power(cov, 0.5)
+            b = np.full(self.target, 1.0 / self.target)
+        else:
+            points = check_array(self.target, dtype=np.float64)
+            if points.shape[1] != X.shape[1]:
+                raise ValueError(f"target has {points.shape[1]} features, but X has {X.shape[1]} features.")
+            b = np.full(len(points), 1.0 / len(points))
+        scale = self._geometry(source, points, backend).cost_statistic("mean", a, b)
+        if not scale > 0:
+            raise ValueError("The mean source-target cost is 0: the source and the target coincide on one point.")
+        eps = self.reg * scale
+        result, n_iter = None, 0
+        for _ in range(MAX_QUANTIZATION_ROUNDS if learn else 1):
+            geometry = self._geometry(source, points, backend)
+            result = semidiscrete_dual(geometry, a, b, eps, scale=scale, max_iter=self.max_iter, tol=self.tol,
+                                       init=None if result is None else result.potential)
+            n_iter += result.n_iter
+            if not learn:
+                break
+            labels = geometry.argmax(result.potential + (eps * np.log(b) if eps > 0 else 0.0))
+            moved = points.copy()
+            for j in range(len(points)):
+                members = labels == j
+                if members.any():
+                    moved[j] = a[members] @ source[members] / a[members].sum()
+            shift = np.sqrt(np.max(np.sum((moved - points) ** 2, axis=1)) / scale)
+            points = moved
+            if shift <= self.tol:
+                break
+        if learn:
+            result = semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
+                                       max_iter=self.max_iter, tol=self.tol, init=result.potential)
+        warn_if_not_converged(self, result, self.tol)
+        self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
+        self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
+        self.potential_, self.cell_masses_, self.n_iter_ = result.potential, result.cell_masses, n_iter
+        self.labels_ = self.predict(X)
+        return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _cell_logits(self):
+        if self.epsilon_ > 0:
+            return self.potential_ + self.epsilon_ * np.log(self.target_weights_)
+        return self.potential_
+
+    def predict(self, X):
+        """Index of the Laguerre cell of each row: argmax_j g_j - c(x, y_j) (+ eps log b_j if reg > 0)."""
+        X = self._validate_fitted_input(X)
+        return self._geometry(X, self.target_points_).argmax(self._cell_logits())
+
+    def fit_predict(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit, then return the cell of each row (``labels_``)."""
+        return self.fit(X, y, sample_domain=sample_domain, sample_weight=sample_weight).labels_
+
+    def _map(self, X):
+        geometry = self._geometry(X, self.target_points_)
+        if self.epsilon_ > 0:
+            mapped = geometry.barycentric_map(self._cell_logits(), self.epsilon_, axis=1)
+        else:
+            mapped = self.target_points_[geometry.argmax(self.potential_)]
+        return mapped.astype(X.dtype, copy=False)
+
+    def score(self, X, y=None, sample_domain=None):
+        """Semi-dual objective of the fitted weights on the source rows of X (higher is better)."""
+        X = self._validate_fitted_input(X)
+        domains = infer_sample_domain(X.shape[0], y, sample_domain)
+        is_source = domains >= 0
+        if not is_source.any():
+            raise ValueError("score needs source rows; every row of X is marked as target.")
+        a = domain_weights(X, None, domains, is_source, "source", min_samples=1)
+        geometry = self._geometry(np.asarray(X[is_source], dtype=np.float64), self.target_points_)
+        return semidual_objective(geometry, a, self.target_weights_, self.potential_, self.epsilon_)
