@@ -4,7 +4,7 @@ The semi-dual (Peyre & Cuturi, section 5.2) is maximised over target weights g:
 F(g) = <b, g> + sum_i a_i min_j (c(x_i, y_j) - g_j), or with eps > 0 the soft-min
 -eps log sum_j b_j exp((g_j - c_ij) / eps). It is concave with gradient
 b - (masses of the cells), so L-BFGS on the smoothed problem, annealed from a large
-eps to the requested one (or to 1e-4 of the cost scale for eps = 0, then the hard
+eps to the requested one (or to 1e-6 of the cost scale for eps = 0, then the hard
 Laguerre cells argmax_j g_j - c(x, y_j)), converges fast and deterministically.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
 
 
 @dataclass(frozen=True)

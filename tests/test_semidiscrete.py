@@ -1,0 +1,93 @@
+"""SemiDiscreteMap against independent truths: fresh-sample masses, 1-D quantiles, exact LP."""
+
+import numpy as np
+import pytest
+
+from skot import SemiDiscreteMap, pack
+from skot.backends import OnlineGeometry, optimal_assignment, pairwise_cost
+from skot.solvers import hard_cell_masses
+
+
+def test_cell_masses_hold_on_fresh_samples():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(size=(200_000, 2))
+    points = rng.uniform(size=(30, 2))
+    weights = rng.uniform(0.5, 1.5, 30)
+    X, _, sd = pack(source, points)
+    est = SemiDiscreteMap(tol=1e-4).fit(X, sample_domain=sd, sample_weight=np.r_[np.ones(len(source)), weights])
+    np.testing.assert_allclose(est.target_weights_, weights / weights.sum())
+    fresh = rng.uniform(size=(200_000, 2))
+    masses = np.bincount(est.predict(fresh), minlength=30) / len(fresh)
+    relative = np.abs(masses - est.target_weights_) / est.target_weights_
+    # Sampling noise alone is ~1.2% per cell here (binomial, 200000 draws of p ~ 1/30).
+    assert relative.mean() < 0.03 and relative.max() < 0.08
+    # The fit masses themselves are exact to the tolerance.
+    np.testing.assert_allclose(est.cell_masses_, est.target_weights_, rtol=2e-3)
+
+
+def test_one_dimensional_map_is_the_monotone_rearrangement():
+    rng = np.random.default_rng(1)
+    source = np.sort(rng.normal(size=1000))
+    points = np.sort(rng.exponential(size=10) * 3)
+    est = SemiDiscreteMap(target=points[:, None], tol=1e-6).fit(source[:, None])
+    # Quantile function of the uniform discrete target at the source's empirical quantiles.
+    expected = points[np.minimum((np.arange(1000) * 10) // 1000, 9)]
+    np.testing.assert_array_equal(est.transform(source[:, None])[:, 0], expected)
+
+
+def test_transport_cost_agrees_with_an_exact_assignment():
+    rng = np.random.default_rng(2)
+    n = 400
+    source = rng.normal(size=(n, 2))
+    points = rng.uniform(-1, 1, size=(20, 2))
+    est = SemiDiscreteMap(target=points, tol=1e-6).fit(source)
+    semi_discrete = np.mean(np.sum((est.transform(source) - source) ** 2, axis=1))
+    # Exact OT from the n samples to the target with each point repeated n / 20 times.
+    repeated = np.repeat(points, n // 20, axis=0)
+    cost = pairwise_cost(source, repeated, "sqeuclidean")
+    exact = cost[np.arange(n), optimal_assignment(cost)].mean()
+    assert semi_discrete == pytest.approx(exact, rel=0.02)
+
+
+def test_learned_points_quantize_with_equal_cells_and_cluster_api():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(300, 2)) * 0.3 + c for c in ([0, 0], [4, 0], [0, 4], [4, 4])])
+    est = SemiDiscreteMap(target=4, random_state=0)
+    labels = est.fit_predict(X)
+    np.testing.assert_array_equal(labels, est.labels_)
+    np.testing.assert_allclose(np.bincount(labels, minlength=4) / len(X), 0.25, atol=0.01)
+    # Each learned point sits at the barycenter of its (equal-mass) cell: here the blob centres.
+    centres = np.sort(est.target_points_.round(0), axis=0)
+    np.testing.assert_allclose(centres, np.sort(np.array([[0, 0], [4, 0], [0, 4], [4, 4.0]]), axis=0), atol=0.5)
+    # score is the semi-dual objective: maximal at the fitted weights.
+    from skot.solvers import semidual_objective
+
+    geometry = OnlineGeometry(X, est.target_points_, "sqeuclidean")
+    a, b = np.full(len(X), 1 / len(X)), est.target_weights_
+    assert est.score(X) == pytest.approx(semidual_objective(geometry, a, b, est.potential_, 0.0))
+    for shift in np.eye(4) * 0.5:  # flat near the optimum (the cells do not move) ...
+        assert semidual_objective(geometry, a, b, est.potential_ + shift, 0.0) <= est.score(X) + 1e-12
+    for shift in np.eye(4) * 30:  # ... and strictly lower once they do.
+        assert semidual_objective(geometry, a, b, est.potential_ + shift, 0.0) < est.score(X) - 1e-3
+
+
+def test_smoothed_map_is_barycentric_and_masses_soft():
+    rng = np.random.default_rng(4)
+    source, points = rng.normal(size=(2000, 2)), rng.normal(size=(15, 2))
+    est = SemiDiscreteMap(target=points, reg=0.05).fit(source)
+    geometry = OnlineGeometry(source, points, "sqeuclidean")
+    h = est.potential_ + est.epsilon_ * np.log(est.target_weights_)
+    np.testing.assert_allclose(est.transform(source), geometry.barycentric_map(h, est.epsilon_, axis=1), atol=1e-12)
+    np.testing.assert_allclose(geometry.soft_masses(h, est.epsilon_, np.full(2000, 1 / 2000)), 1 / 15, rtol=1e-3)
+    hard = hard_cell_masses(geometry, np.full(2000, 1 / 2000), est.potential_)
+    assert np.abs(hard - 1 / 15).max() > 1e-4  # soft cells, not hard ones, carry the exact masses
+
+
+def test_bad_inputs():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="target has 3 features"):
+        SemiDiscreteMap(target=np.zeros((4, 3))).fit(X)
+    with pytest.raises(ValueError, match="metric"):
+        SemiDiscreteMap(metric="cosine").fit(X)
+    with pytest.raises(ValueError, match="reg"):
+        SemiDiscreteMap(reg=-1.0).fit(X)
