@@ -13,7 +13,6 @@ vectors (see :func:`_cosine_embedding`).
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
 

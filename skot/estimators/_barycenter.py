@@ -91,6 +91,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         "random_state": ["random_state"],
     }
 
+    _fitted_attribute = "domains_"
+
     def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg=1e-4,
                  map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", verbose=0, random_state=None):
         self.n_support = n_support
@@ -104,11 +106,6 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         self.backend = backend
         self.verbose = verbose
         self.random_state = random_state
-
-    def __sklearn_is_fitted__(self):
-        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
-        # which may have set n_features_in_, is not a fitted estimator.
-        return hasattr(self, "domains_")
 
     def _measures(self, X, domains, sample_weight):
         labels = np.unique(domains)

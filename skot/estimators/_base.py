@@ -78,6 +78,10 @@ class DomainTransformerMixin:
     scikit-learn's metadata routing; nothing global is changed.
     """
 
+    # The fitted attribute set last by _fit; until it exists the estimator is not fitted
+    # (an interrupted fit may already have set n_features_in_).
+    _fitted_attribute = None
+
     __metadata_request__fit = {"sample_domain": True}
     __metadata_request__transform = {"sample_domain": True}
     __metadata_request__score = {"sample_domain": True}
@@ -130,6 +134,18 @@ class DomainTransformerMixin:
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, self._fitted_attribute)
+
+    def _source_rows_for_score(self, X, y, sample_domain):
+        """Validated X, its domains, the source mask and uniform per-domain source weights."""
+        X = self._validate_fitted_input(X)
+        domains = infer_sample_domain(X.shape[0], y, sample_domain)
+        is_source = domains >= 0
+        if not is_source.any():
+            raise ValueError("score needs source rows; every row of X is marked as target.")
+        return X, domains, is_source, domain_weights(X, None, domains, is_source, "source", min_samples=1)
 
     def _validate_fitted_input(self, X):
         check_is_fitted(self)

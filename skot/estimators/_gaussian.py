@@ -70,6 +70,8 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         "verbose": ["verbose"],
     }
 
+    _fitted_attribute = "coef_"
+
     def __init__(self, *, covariance="empirical", reg=1e-6, t=1.0, entropic_reg=0.0,
                  target="normal", backend="auto", verbose=0):
         self.covariance = covariance
@@ -86,11 +88,6 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
             return np.full(n_features, mean), variance * np.eye(n_features)
         points = reference_points(self.target, n_features, None, None)
         return fit_gaussian(points, np.ones(len(points)), self.covariance, self.reg)
-
-    def __sklearn_is_fitted__(self):
-        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
-        # which may have set n_features_in_, is not a fitted estimator.
-        return hasattr(self, "coef_")
 
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
@@ -129,12 +126,7 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         Target rows of ``X`` (by ``sample_domain`` or masked ``y``) give the target
         Gaussian; without any, the fitted target Gaussian is used. Higher is better.
         """
-        X = self._validate_fitted_input(X)
-        domains = infer_sample_domain(X.shape[0], y, sample_domain)
-        is_source = domains >= 0
-        if not is_source.any():
-            raise ValueError("score needs source rows; every row of X is marked as target.")
-        weights = domain_weights(X, None, domains, is_source, "source")
+        X, domains, is_source, weights = self._source_rows_for_score(X, y, sample_domain)
         mean, cov = fit_gaussian(self._map(X[is_source]), weights)
         if (~is_source).any():
             target_weights = domain_weights(X, None, domains, ~is_source, "target")

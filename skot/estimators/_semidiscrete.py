@@ -8,9 +8,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
-from .._domain import domain_weights, infer_sample_domain
+from .._domain import infer_sample_domain
 from ..backends import BACKENDS, get_geometry, resolve_backend
-from ..solvers import fit_gaussian, hard_cell_masses, psd_power, semidiscrete_dual, semidual_objective
+from ..solvers import fit_gaussian, psd_power, semidiscrete_dual, semidual_objective
 from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
 
 MAX_QUANTIZATION_ROUNDS = 30
@@ -70,6 +70,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         "random_state": ["random_state"],
     }
 
+    _fitted_attribute = "potential_"
+
     def __init__(self, target=8, *, reg=0.0, metric="sqeuclidean", solver="auto", max_iter=200, tol=1e-4,
                  backend="auto", verbose=0, random_state=None):
         self.target = target
@@ -81,11 +83,6 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         self.backend = backend
         self.verbose = verbose
         self.random_state = random_state
-
-    def __sklearn_is_fitted__(self):
-        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
-        # which may have set n_features_in_, is not a fitted estimator.
-        return hasattr(self, "potential_")
 
     def _geometry(self, x, y, backend=None):
         return get_geometry(backend or self.backend_, x, y, self.metric)
@@ -165,11 +162,6 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
 
     def score(self, X, y=None, sample_domain=None):
         """Semi-dual objective of the fitted weights on the source rows of X (higher is better)."""
-        X = self._validate_fitted_input(X)
-        domains = infer_sample_domain(X.shape[0], y, sample_domain)
-        is_source = domains >= 0
-        if not is_source.any():
-            raise ValueError("score needs source rows; every row of X is marked as target.")
-        a = domain_weights(X, None, domains, is_source, "source", min_samples=1)
+        X, domains, is_source, a = self._source_rows_for_score(X, y, sample_domain)
         geometry = self._geometry(np.asarray(X[is_source], dtype=np.float64), self.target_points_)
         return semidual_objective(geometry, a, self.target_weights_, self.potential_, self.epsilon_)

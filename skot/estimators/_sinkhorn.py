@@ -95,6 +95,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         "random_state": ["random_state"],
     }
 
+    _fitted_attribute = "potential_target_"
+
     def __init__(
         self,
         reg=0.05,
@@ -124,11 +126,6 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
 
     def _geometry(self, x, y, backend=None):
         return get_geometry(backend or self.backend_, x, y, self.metric)
-
-    def __sklearn_is_fitted__(self):
-        # Set with the other fitted attributes at the end of _fit: an interrupted fit,
-        # which may have set n_features_in_, is not a fitted estimator.
-        return hasattr(self, "potential_target_")
 
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
@@ -290,12 +287,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         uses ``eps = 0.05 * mean cost`` of the fitted problem, whatever ``reg``,
         so scores compare across hyper-parameters.
         """
-        X = self._validate_fitted_input(X)
-        domains = infer_sample_domain(X.shape[0], y, sample_domain)
-        is_source = domains >= 0
-        if not is_source.any():
-            raise ValueError("score needs source rows; every row of X is marked as target.")
-        a = domain_weights(X, None, domains, is_source, "source", min_samples=1)
+        X, domains, is_source, a = self._source_rows_for_score(X, y, sample_domain)
         if (~is_source).any():
             reference = X[~is_source]
             b = domain_weights(X, None, domains, ~is_source, "target", min_samples=1)
