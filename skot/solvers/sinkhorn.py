@@ -158,6 +158,9 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
                 anderson.reset()
             best_error = min(best_error, error)
             f = anderson(f, f_new)
+        if not converged:
+            # Return the plain update, whose source marginal is exact, not an extrapolation.
+            f = f_new
         column_softmin = geometry.softmin(f + eps * log_a, eps, axis=0)
         column_marginal = b * np.exp((g - column_softmin) / eps)
     mass = float(np.sum(column_marginal))
