@@ -78,7 +78,9 @@ def test_smoothed_map_is_barycentric_and_masses_soft():
     geometry = OnlineGeometry(source, points, "sqeuclidean")
     h = est.potential_ + est.epsilon_ * np.log(est.target_weights_)
     np.testing.assert_allclose(est.transform(source), geometry.barycentric_map(h, est.epsilon_, axis=1), atol=1e-12)
-    np.testing.assert_allclose(geometry.soft_masses(h, est.epsilon_, np.full(2000, 1 / 2000)), 1 / 15, rtol=1e-3)
+    masses, softmins = geometry.soft_masses(h, est.epsilon_, np.full(2000, 1 / 2000))
+    np.testing.assert_allclose(masses, 1 / 15, rtol=1e-3)
+    np.testing.assert_allclose(softmins, geometry.softmin(h, est.epsilon_, axis=1), rtol=1e-12, atol=1e-12)
     hard = hard_cell_masses(geometry, np.full(2000, 1 / 2000), est.potential_)
     assert np.abs(hard - 1 / 15).max() > 1e-4  # soft cells, not hard ones, carry the exact masses
 

@@ -47,7 +47,10 @@ class Geometry:
         raise NotImplementedError
 
     def soft_masses(self, h, eps, weights):
-        """``sum_i weights_i softmax_j((h_j - C_ij) / eps)``, one value per column."""
+        """``sum_i weights_i softmax_j((h_j - C_ij) / eps)`` per column, and the row soft-mins.
+
+        Returns ``(masses, softmin(h, eps, axis=1))``: both come from one pass.
+        """
         raise NotImplementedError
 
     def plan(self, hf, hg, eps):

@@ -174,16 +174,20 @@ def argmax_kernel(x, yt, h, root, half, out):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, out):
-    """out[c, j] = sum over rows i of chunk c of weights_i softmax_j((h_j - c_ij) / eps)."""
+def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins):
+    """Per chunk c of rows: masses[c, j] = sum_i weights_i softmax_j((h_j - c_ij) / eps);
+    softmins[i] = -eps log sum_j exp((h_j - c_ij) / eps), from the same pass."""
     n = x.shape[0]
+    inv_eps = 1.0 / eps
     for chunk in prange(n_chunks):
         buf = np.empty(yt.shape[1])
         for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
             top = _fill_logits(x, i, yt, h, False, False, buf)
-            scale = weights[i] / _softmax_weights(buf, top, 1.0 / eps)
+            total = _softmax_weights(buf, top, inv_eps)
+            softmins[i] = -(top + eps * math.log(total))
+            scale = weights[i] / total
             for j in range(yt.shape[1]):
-                out[chunk, j] += scale * buf[j]
+                masses[chunk, j] += scale * buf[j]
 
 
 @njit(parallel=True, cache=True)
@@ -342,9 +346,10 @@ class OnlineGeometry(Geometry):
         if self._root or self._half:
             raise ValueError("soft cell masses are implemented for the squared Euclidean cost.")
         n_chunks = max(1, min(64, rows.shape[0]))
-        out = np.zeros((n_chunks, cols.shape[1]))
-        soft_masses_kernel(rows, cols, _float64(h), float(eps), _float64(weights), n_chunks, out)
-        return out.sum(axis=0)
+        masses = np.zeros((n_chunks, cols.shape[1]))
+        softmins = np.empty(rows.shape[0])
+        soft_masses_kernel(rows, cols, _float64(h), float(eps), _float64(weights), n_chunks, masses, softmins)
+        return masses.sum(axis=0), softmins
 
     def plan(self, hf, hg, eps):
         rows, cols = self._oriented(1)

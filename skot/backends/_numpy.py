@@ -85,7 +85,7 @@ class DenseGeometry(Geometry):
         total = np.zeros(self.shape[1])
         for rows, block in self._blocks(1):
             total += weights[rows] @ softmax((h - block) / eps, axis=1)
-        return total
+        return total, self.softmin(h, eps, axis=1)
 
     def plan(self, hf, hg, eps):
         plan = np.empty(self.shape)

@@ -103,9 +103,8 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     for stage_eps in schedule:
 
         def negative(g):
-            value = b @ g + a @ geometry.softmin(g + stage_eps * log_b, stage_eps, axis=1)
-            masses = geometry.soft_masses(g + stage_eps * log_b, stage_eps, a)
-            return -value, masses - b
+            masses, softmins = geometry.soft_masses(g + stage_eps * log_b, stage_eps, a)
+            return -(b @ g + a @ softmins), masses - b
 
         # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
         # between calls would steal the cores from the parallel kernels.
@@ -116,7 +115,7 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
         n_iter += result.nit
         converged = bool(np.max(np.abs(result.jac)) <= tol * b.min())
     if eps > 0:
-        masses = geometry.soft_masses(potential + eps * log_b, eps, a)
+        masses = geometry.soft_masses(potential + eps * log_b, eps, a)[0]
     else:
         masses = hard_cell_masses(geometry, a, potential)
     return SemiDiscreteResult(
