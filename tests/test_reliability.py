@@ -14,16 +14,17 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skot import GaussianBuresMap, SinkhornTransport, WassersteinBarycenter, pack
+from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
 
 ESTIMATORS = {
     "sinkhorn": SinkhornTransport(random_state=0, n_target_samples=200),
     "gaussian": GaussianBuresMap(),
     "barycenter": WassersteinBarycenter(n_support=20, random_state=0),
     "gaussian_barycenter": WassersteinBarycenter(method="gaussian"),
+    "semidiscrete": SemiDiscreteMap(target=5, random_state=0),
 }
 # Estimators that need target rows or a reference versus those that treat all domains alike.
-SOURCE_TARGET = {"sinkhorn", "gaussian"}
+SOURCE_TARGET = {"sinkhorn", "gaussian", "semidiscrete"}
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
 
 
@@ -87,7 +88,8 @@ def test_wrong_feature_count_at_transform(name):
     ("sinkhorn", {"reg": 0.0}), ("sinkhorn", {"reg": -1.0}), ("sinkhorn", {"metric": "l1"}),
     ("sinkhorn", {"backend": "tpu"}), ("gaussian", {"reg": -1.0}), ("gaussian", {"covariance": "mcd"}),
     ("gaussian", {"backend": "tpu"}), ("barycenter", {"reg": -1.0}), ("barycenter", {"method": "sliced"}),
-    ("barycenter", {"backend": "tpu"}), ("barycenter", {"map_reg": 0.0}),
+    ("barycenter", {"backend": "tpu"}), ("barycenter", {"map_reg": 0.0}), ("semidiscrete", {"reg": -1.0}),
+    ("semidiscrete", {"metric": "cosine"}), ("semidiscrete", {"solver": "newton"}), ("semidiscrete", {"backend": "tpu"}),
 ])
 def test_bad_parameters_are_named(name, params):
     X, _, sd = data()
@@ -147,7 +149,8 @@ def test_pickle_joblib_and_threads_give_identical_maps(name):
 
 @pytest.mark.parametrize("name, solver", [("sinkhorn", "_sinkhorn.sinkhorn"), ("gaussian", "_gaussian.gaussian_ot"),
                                           ("barycenter", "_barycenter.free_support_barycenter"),
-                                          ("gaussian_barycenter", "_barycenter.bures_barycenter")])
+                                          ("gaussian_barycenter", "_barycenter.bures_barycenter"),
+                                          ("semidiscrete", "_semidiscrete.semidiscrete_dual")])
 def test_interrupted_fit_leaves_no_fitted_state(name, solver, monkeypatch):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
