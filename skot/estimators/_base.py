@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._domain import domain_weights, infer_sample_domain
+from ..backends import resolve_backend
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -137,6 +138,13 @@ class DomainTransformerMixin:
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, self._fitted_attribute)
+
+    def _prepare_fit(self, X, y, sample_domain, sample_weight, metric="sqeuclidean"):
+        """Validated parameters and X, the backend that will run, and the source/target split."""
+        self._validate_params()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES)
+        backend = resolve_backend(self.backend, metric)
+        return X, backend, split_source_target(X, y, sample_domain, sample_weight)
 
     def _source_rows_for_score(self, X, y, sample_domain):
         """Validated X, its domains, the source mask and uniform per-domain source weights."""

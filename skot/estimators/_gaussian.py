@@ -5,13 +5,12 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
-from ..backends import BACKENDS, resolve_backend
+from ..backends import BACKENDS
 from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot
 from ..solvers.gaussian import COVARIANCE_ESTIMATORS
-from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target
+from ._base import DomainTransformerMixin
 
 # Mean and covariance of the reference targets, per unit dimension.
 REFERENCE_MOMENTS = {"normal": (0.0, 1.0), "uniform": (0.5, 1.0 / 12.0)}
@@ -90,10 +89,7 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         return fit_gaussian(points, np.ones(len(points)), self.covariance, self.reg)
 
     def _fit(self, X, y, sample_domain, sample_weight):
-        self._validate_params()
-        X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        backend = resolve_backend(self.backend)
-        data = split_source_target(X, y, sample_domain, sample_weight)
+        X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight)
         mean_source, cov_source = fit_gaussian(data.source, data.source_weights, self.covariance, self.reg)
         if data.target is None:
             mean_target, cov_target = self._target_moments(X.shape[1])

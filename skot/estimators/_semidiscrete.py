@@ -6,12 +6,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import check_array
 
 from .._domain import infer_sample_domain
-from ..backends import BACKENDS, get_geometry, resolve_backend
+from ..backends import BACKENDS, get_geometry
 from ..solvers import fit_gaussian, psd_power, semidiscrete_dual, semidual_objective
-from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
+from ._base import DomainTransformerMixin, warn_if_not_converged
 
 MAX_QUANTIZATION_ROUNDS = 30
 
@@ -88,10 +88,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         return get_geometry(backend or self.backend_, x, y, self.metric)
 
     def _fit(self, X, y, sample_domain, sample_weight):
-        self._validate_params()
-        X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        backend = resolve_backend(self.backend, self.metric)
-        data = split_source_target(X, y, sample_domain, sample_weight)
+        X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
         source, a = np.asarray(data.source, dtype=np.float64), data.source_weights
         learn = data.target is None and isinstance(self.target, Integral)
         if data.target is not None:

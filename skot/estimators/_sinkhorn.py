@@ -6,10 +6,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
-from ..backends import BACKENDS, METRICS, get_geometry, resolve_backend
+from ..backends import BACKENDS, METRICS, get_geometry
 from ..solvers import (
     entropic_conditional_drift,
     kde_score,
@@ -18,7 +18,7 @@ from ..solvers import (
     sinkhorn_divergence,
     unadjusted_langevin,
 )
-from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
+from ._base import DomainTransformerMixin, warn_if_not_converged
 
 PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
@@ -128,10 +128,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         return get_geometry(backend or self.backend_, x, y, self.metric)
 
     def _fit(self, X, y, sample_domain, sample_weight):
-        self._validate_params()
-        X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        backend = resolve_backend(self.backend, self.metric)
-        data = split_source_target(X, y, sample_domain, sample_weight)
+        X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
         if data.target is None:
             points = reference_points(self.target, X.shape[1], self.n_target_samples, self.random_state)
             data.target = points.astype(X.dtype, copy=False)
@@ -148,7 +145,10 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         log_a = result.potential_source + eps * np.log(data.source_weights)
         log_b = result.potential_target + eps * np.log(data.target_weights)
         transport_cost = geometry.plan_cost(log_a, log_b, eps)
-        divergence_eps = SCORE_REG * geometry.cost_statistic("mean", data.source_weights, data.target_weights)
+        mean_cost = cost_scale if self.cost_scale == "mean" else geometry.cost_statistic(
+            "mean", data.source_weights, data.target_weights
+        )
+        divergence_eps = SCORE_REG * mean_cost
         # Fitted attributes only once everything succeeded (an interrupted fit leaves none);
         # supports are copies, so that the model does not follow later changes to X.
         self.backend_, self.cost_scale_, self.epsilon_ = backend, cost_scale, eps
