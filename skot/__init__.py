@@ -1,8 +1,9 @@
 """skot: optimal transport as scikit-learn estimators."""
 
 from ._domain import pack
-from .estimators import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
+from .pipeline import SourceOnlyEstimator, make_da_pipeline
+from .estimators import GaussianBuresMap, OTDomainAdapter, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianBuresMap", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter", "pack", "__version__"]
+__all__ = ["GaussianBuresMap", "OTDomainAdapter", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter", "SourceOnlyEstimator", "make_da_pipeline", "pack", "__version__"]

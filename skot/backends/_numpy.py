@@ -22,6 +22,15 @@ class DenseGeometry(Geometry):
         n, m = self.shape
         self._cost = pairwise_cost(self.x, self.y, metric) if n * m <= STORE_LIMIT else None
 
+    @classmethod
+    def from_cost_matrix(cls, cost):
+        """Geometry of a given cost matrix, with no points: for reductions and plans only."""
+        cost = np.asarray(cost, dtype=np.float64)
+        geometry = cls.__new__(cls)
+        Geometry.__init__(geometry, np.empty((cost.shape[0], 0)), np.empty((cost.shape[1], 0)), None)
+        geometry._cost = cost
+        return geometry
+
     def _blocks(self, axis):
         """Yield ``(rows, C_block)``; block rows index the axis kept by the reduction."""
         n, m = self.shape

@@ -1,8 +1,9 @@
 """scikit-learn estimators: validation and fitted attributes over the solvers."""
 
+from ._adapter import OTDomainAdapter
 from ._barycenter import WassersteinBarycenter
 from ._gaussian import GaussianBuresMap
 from ._semidiscrete import SemiDiscreteMap
 from ._sinkhorn import SinkhornTransport
 
-__all__ = ["GaussianBuresMap", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter"]
+__all__ = ["OTDomainAdapter", "GaussianBuresMap", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter"]

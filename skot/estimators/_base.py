@@ -70,6 +70,21 @@ def warn_if_not_converged(estimator, result, tol):
         )
 
 
+def resolve_cost_scale(cost_scale, geometry, a, b):
+    """Raw cost unit of the regularisations: 1 (None), a float, or a statistic of the costs."""
+    if cost_scale is None:
+        return 1.0
+    if not isinstance(cost_scale, str):
+        return float(cost_scale)
+    scale = geometry.cost_statistic(cost_scale, a, b)
+    if not scale > 0:
+        raise ValueError(
+            f"The {cost_scale} source-target cost is {scale}: the measures coincide "
+            "on a single point; pass cost_scale as a positive float."
+        )
+    return scale
+
+
 class DomainTransformerMixin:
     """fit / fit_transform / transform over source and target rows (SPEC section 2).
 

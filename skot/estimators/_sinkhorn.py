@@ -18,7 +18,7 @@ from ..solvers import (
     sinkhorn_divergence,
     unadjusted_langevin,
 )
-from ._base import DomainTransformerMixin, warn_if_not_converged
+from ._base import DomainTransformerMixin, resolve_cost_scale, warn_if_not_converged
 
 PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
@@ -134,7 +134,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             data.target = points.astype(X.dtype, copy=False)
             data.target_weights = np.full(len(points), 1.0 / len(points))
         geometry = self._geometry(data.source, data.target, backend)
-        cost_scale = self._cost_scale(geometry, data)
+        cost_scale = resolve_cost_scale(self.cost_scale, geometry, data.source_weights, data.target_weights)
         eps = self.reg * cost_scale
         result = sinkhorn(
             geometry, data.source_weights, data.target_weights, eps,
@@ -161,19 +161,6 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.transport_cost_ = transport_cost
         self._divergence_eps = divergence_eps
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
-
-    def _cost_scale(self, geometry, data):
-        if self.cost_scale is None:
-            return 1.0
-        if not isinstance(self.cost_scale, str):
-            return float(self.cost_scale)
-        scale = geometry.cost_statistic(self.cost_scale, data.source_weights, data.target_weights)
-        if not scale > 0:
-            raise ValueError(
-                f"The {self.cost_scale} source-target cost is {scale}: the measures coincide "
-                "on a single point; pass cost_scale as a positive float."
-            )
-        return scale
 
     def _log_weighted_potentials(self):
         eps = self.epsilon_

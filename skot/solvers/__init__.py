@@ -1,6 +1,8 @@
 """Solvers: pure functions on arrays and geometries, returning result objects."""
 
-from .barycenter import FreeSupportBarycenterResult, exact_plan, free_support_barycenter
+from .barycenter import FreeSupportBarycenterResult, free_support_barycenter
+from .class_regularized import PENALTIES, ClassRegularizedResult, class_regularized_transport
+from .exact import barycentric_images, displacement_extension, exact_plan
 from .gaussian import (
     BuresBarycenterResult,
     bures_barycenter,
@@ -14,9 +16,17 @@ from .gaussian import (
 )
 from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
 from .semidiscrete import SemiDiscreteResult, hard_cell_masses, semidiscrete_dual, semidual_objective
-from .sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence, self_transport_potential
+from .sinkhorn import (
+    SinkhornResult,
+    conditional_class_proportions,
+    self_transport_potential,
+    sinkhorn,
+    sinkhorn_divergence,
+)
 
 __all__ = [
+    "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
+    "barycentric_images", "displacement_extension", "conditional_class_proportions",
     "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidual_objective",
     "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",

@@ -10,10 +10,9 @@ or entropic ones, debiased by the entropic self-map of the support
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_array, vstack
 
-from ..backends import optimal_assignment, pairwise_cost
+from ..backends import pairwise_cost
+from .exact import barycentric_images, exact_plan
 from .sinkhorn import self_transport_potential, sinkhorn
 
 
@@ -34,28 +33,6 @@ class FreeSupportBarycenterResult:
     weights: np.ndarray
     n_iter: int
     converged: bool
-
-
-def exact_plan(cost, a, b):
-    """Optimal plan of the discrete Kantorovich problem.
-
-    An assignment (auction) when both sides are uniform of equal size (the optimum is a
-    permutation), otherwise the transportation LP by ``scipy.optimize.linprog`` (HiGHS).
-    """
-    n, m = cost.shape
-    if n == m and np.allclose(a, 1.0 / n) and np.allclose(b, 1.0 / m):
-        plan = np.zeros((n, m))
-        plan[np.arange(n), optimal_assignment(cost)] = 1.0 / n
-        return plan
-    index = np.arange(n * m).reshape(n, m)
-    row_constraints = coo_array((np.ones(n * m), (np.repeat(np.arange(n), m), index.ravel())), shape=(n, n * m))
-    col_constraints = coo_array((np.ones(n * m), (np.tile(np.arange(m), n), index.ravel())), shape=(m, n * m))
-    result = linprog(cost.ravel(), A_eq=vstack([row_constraints, col_constraints]),
-                     b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs",
-                     options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
-    if result.status != 0:
-        raise RuntimeError(f"The transport linear program failed: {result.message}")
-    return result.x.reshape(n, m)
 
 
 def free_support_barycenter(make_geometry, measures, domain_weights, init_support, eps, *,
@@ -94,8 +71,8 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         if eps > 0:
             images = [entropic_image(points, masses) for points, masses in measures]
         else:
-            images = [exact_plan(pairwise_cost(support, points, "sqeuclidean"), weights, masses)
-                      @ np.asarray(points, dtype=np.float64) / weights[:, None] for points, masses in measures]
+            images = [barycentric_images(exact_plan(pairwise_cost(support, points, "sqeuclidean"), weights, masses),
+                                         points) for points, masses in measures]
         updated = np.tensordot(domain_weights, np.array(images), axes=1)
         if eps > 0:
             self_geometry = make_geometry(support, support)

@@ -17,7 +17,7 @@ f + c, g - c converges at rate 1 - eps / rho, hopelessly slowly for large rho.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import logsumexp, softmax
 
 
 @dataclass(frozen=True)
@@ -207,3 +207,28 @@ def sinkhorn_divergence(make_geometry, x, y, a, b, eps, *, max_iter=1000, tol=1e
     f_self = self_transport_potential(make_geometry(x, x), a, eps, max_iter=max_iter, tol=tol)
     g_self = self_transport_potential(make_geometry(y, y), b, eps, max_iter=max_iter, tol=tol)
     return cross.dual_objective - float(a @ f_self) - float(b @ g_self)
+
+
+def conditional_class_proportions(make_geometry, points, support, log_weights, labels, eps, *,
+                                  support_is_source=True):
+    """Class proportions of the entropic conditional coupling at each row of ``points``.
+
+    pi(c | y) = sum_{i: l_i = c} softmax_i((h_i - c(x_i, y)) / eps), with ``h = f + eps log a``
+    the log-weighted potential of the labelled ``support``; defined for any point y, as the
+    entropic map is. ``support_is_source`` says which side of the cost ``support`` is on.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+    proportions : ndarray of shape (n_points, n_classes)
+        Rows sum to one.
+    """
+    classes = np.unique(labels)
+    softmins = []
+    for label in classes:
+        rows = labels == label
+        if support_is_source:
+            softmins.append(make_geometry(support[rows], points).softmin(log_weights[rows], eps, axis=0))
+        else:
+            softmins.append(make_geometry(points, support[rows]).softmin(log_weights[rows], eps, axis=1))
+    return classes, softmax(-np.column_stack(softmins) / eps, axis=1)

@@ -1,0 +1,359 @@
+"""OTDomainAdapter: the domain-adaptation step of a pipeline, over any of skot's maps."""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from .._domain import infer_sample_domain
+from ..backends import BACKENDS, METRICS, get_geometry, pairwise_cost, resolve_backend
+from ..solvers import (
+    PENALTIES,
+    barycentric_images,
+    class_regularized_transport,
+    conditional_class_proportions,
+    displacement_extension,
+    exact_plan,
+)
+from ._barycenter import WassersteinBarycenter
+from ._base import FLOAT_DTYPES, DomainTransformerMixin, resolve_cost_scale, split_source_target, warn_if_not_converged
+from ._gaussian import GaussianBuresMap
+from ._semidiscrete import SemiDiscreteMap
+from ._sinkhorn import SinkhornTransport
+
+METHODS = ("sinkhorn", "exact", "gaussian", "semidiscrete", "barycenter")
+DIRECTIONS = ("source_to_target", "target_to_source")
+DEFAULT_SINKHORN_REG = 0.05
+
+
+class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Align source rows with target rows (or the reverse) by an optimal transport map.
+
+    The domain-adaptation step of a pipeline (see :func:`skot.make_da_pipeline`): at fit,
+    the map between the source and target rows is learned and the source rows are
+    mapped; at predict time rows carry no domain and are target data, left as they are
+    (``direction="source_to_target"``) or mapped onto the source
+    (``"target_to_source"``). Unseen points are mapped by each method's out-of-sample map.
+
+    Parameters
+    ----------
+    method : {"sinkhorn", "exact", "gaussian", "semidiscrete", "barycenter"}, default="sinkhorn"
+        "sinkhorn": entropic map (:class:`SinkhornTransport`); "exact": the barycentric
+        projection of an exact plan (linear program, small problems), extended to new
+        points by their nearest support point's displacement; "gaussian": the
+        Bures-Wasserstein affine map (:class:`GaussianBuresMap`); "semidiscrete": the
+        Laguerre-cell map onto the other side's rows (:class:`SemiDiscreteMap`);
+        "barycenter": every domain, target included, is mapped onto the Wasserstein
+        barycenter of all domains (:class:`WassersteinBarycenter`, multi-source).
+    reg : float or None, default=None
+        Regularisation of the method: "sinkhorn" entropic ``reg`` in cost-scale units
+        (None: 0.05); "gaussian" ``entropic_reg``; "semidiscrete" smoothing ``reg``;
+        "barycenter" ``map_reg``; None leaves each estimator's default. "exact" takes none
+        (with ``reg_class``, ``reg`` > 0 gives entropic class-regularised OT).
+    reg_class : float or None, default=None
+        Weight of the class regulariser built from the source labels (Courty et al.
+        2017), methods "sinkhorn" and "exact": group lasso in cost-scale units, or
+        Laplacian (squared-distance units). Dense: for problems of a few thousand rows.
+    class_penalty : {"group_lasso", "laplacian"}, default="group_lasso"
+        The class regulariser used when ``reg_class`` is set.
+    direction : {"source_to_target", "target_to_source"}, default="source_to_target"
+        Which side is mapped (ignored by "barycenter", which maps both).
+    metric : {"sqeuclidean", "euclidean", "cosine"} or callable, default="sqeuclidean"
+        Ground cost of "sinkhorn" and "exact"; the other methods use "sqeuclidean".
+    cost_scale : {"mean", "median", "max"}, float or None, default="mean"
+        Unit of ``reg`` and ``reg_class`` for "sinkhorn" and "exact".
+    solver_params : dict or None, default=None
+        Further parameters of the underlying estimator (e.g. ``{"max_iter": 500}``,
+        ``{"covariance": "ledoit_wolf"}``), or of the class-regularised solver
+        (``max_iter``, ``tol``).
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    transport_ : estimator or None
+        The fitted skot estimator behind the map (None for plan-based fits and the identity).
+    plan_ : ndarray of shape (n_source, n_target) or None
+        The coupling of "exact" and class-regularised fits.
+    support_, support_images_ : ndarray or None
+        Mapped side's points of a plan-based fit and their barycentric images.
+    classes_ : ndarray or None
+        Source classes, when labels were given (see :meth:`transform_labels`).
+    identity_ : bool
+        True when fit saw no target (or no source) rows: the adapter is the identity.
+    backend_ : str
+    n_iter_ : int
+        Iterations of the solver (0 for the identity).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot import OTDomainAdapter, pack
+    >>> rng = np.random.default_rng(0)
+    >>> X, y, domain = pack(rng.normal(size=(50, 2)), rng.normal(3, 1, size=(40, 2)), np.arange(50) % 2)
+    >>> Xt = OTDomainAdapter().fit_transform(X, y)
+    >>> bool(abs(Xt[:50].mean() - 3) < 0.3)
+    True
+    """
+
+    _parameter_constraints = {
+        "method": [StrOptions(set(METHODS))],
+        "reg": [None, Interval(Real, 0, None, closed="left")],
+        "reg_class": [None, Interval(Real, 0, None, closed="left")],
+        "class_penalty": [StrOptions(set(PENALTIES))],
+        "direction": [StrOptions(set(DIRECTIONS))],
+        "metric": [StrOptions(set(METRICS)), callable],
+        "cost_scale": [StrOptions({"mean", "median", "max"}), Interval(Real, 0, None, closed="neither"), None],
+        "solver_params": [dict, None],
+        "backend": [StrOptions(set(BACKENDS))],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    _fitted_attribute = "identity_"
+
+    def __init__(self, method="sinkhorn", *, reg=None, reg_class=None, class_penalty="group_lasso",
+                 direction="source_to_target", metric="sqeuclidean", cost_scale="mean",
+                 solver_params=None, backend="auto", verbose=0, random_state=None):
+        self.method = method
+        self.reg = reg
+        self.reg_class = reg_class
+        self.class_penalty = class_penalty
+        self.direction = direction
+        self.metric = metric
+        self.cost_scale = cost_scale
+        self.solver_params = solver_params
+        self.backend = backend
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _check_options(self):
+        if self.metric != "sqeuclidean" and self.method not in ("sinkhorn", "exact"):
+            raise ValueError(f"method={self.method!r} uses the squared Euclidean cost; got metric={self.metric!r}.")
+        if self.reg_class is not None and self.method not in ("sinkhorn", "exact"):
+            raise ValueError(f"reg_class is used by method='sinkhorn' or 'exact', not {self.method!r}.")
+        if self.method == "exact" and self.reg and self.reg_class is None:
+            raise ValueError("method='exact' takes no reg (use method='sinkhorn' for entropic OT).")
+        if self.method == "sinkhorn" and self.reg == 0:
+            raise ValueError("method='sinkhorn' needs reg > 0 (use method='exact' for unregularised OT).")
+
+    @property
+    def _plan_based(self):
+        return self.method == "exact" or self.reg_class is not None
+
+    def _reversed(self):
+        return self.direction == "target_to_source" and self.method != "barycenter"
+
+    def _inner_estimator(self, backend):
+        common = {"backend": backend, "verbose": self.verbose}
+        if self.method == "sinkhorn":
+            estimator = SinkhornTransport(
+                self.reg if self.reg is not None else DEFAULT_SINKHORN_REG, metric=self.metric,
+                cost_scale=self.cost_scale, random_state=self.random_state, **common)
+        elif self.method == "gaussian":
+            estimator = GaussianBuresMap(**common)
+            if self.reg is not None:
+                estimator.set_params(entropic_reg=self.reg)
+        elif self.method == "semidiscrete":
+            estimator = SemiDiscreteMap(random_state=self.random_state, **common)
+            if self.reg is not None:
+                estimator.set_params(reg=self.reg)
+        else:
+            estimator = WassersteinBarycenter(random_state=self.random_state, **common)
+            if self.reg is not None:
+                estimator.set_params(map_reg=self.reg)
+        return estimator.set_params(**(self.solver_params or {}))
+
+    def _fit(self, X, y, sample_domain, sample_weight):
+        self._validate_params()
+        self._check_options()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES)
+        backend = resolve_backend(self.backend, self.metric)
+        domains = infer_sample_domain(X.shape[0], y, sample_domain)
+        _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        fitted = {"transport_": None, "plan_": None, "support_": None, "support_images_": None,
+                  "classes_": None, "n_iter_": 0, "identity_": False}
+        if not ((domains >= 0).any() and (domains < 0).any()):
+            warnings.warn(
+                "OTDomainAdapter was fitted on data with no "
+                f"{'target' if (domains >= 0).any() else 'source'} rows (no negative sample_domain, "
+                "no masked label -1 or NaN): it is the identity.", UserWarning, stacklevel=3)
+            fitted["identity_"] = True
+        else:
+            labels = _source_labels(y, domains, sample_weight)
+            if self._plan_based:
+                fitted.update(self._fit_plan(X, domains, sample_weight, labels, backend))
+            else:
+                fitted.update(self._fit_estimator(X, domains, sample_weight, labels, backend))
+        # Fitted attributes only once everything succeeded; identity_ last (it marks a fitted estimator).
+        identity = fitted.pop("identity_")
+        self.backend_ = backend
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        self.identity_ = identity
+        return X, domains
+
+    def _fit_estimator(self, X, domains, sample_weight, labels, backend):
+        estimator = self._inner_estimator(backend)
+        estimator.fit(X, sample_domain=-domains - 1 if self._reversed() else domains, sample_weight=sample_weight)
+        fitted = {"transport_": estimator, "n_iter_": estimator.n_iter_}
+        if labels is not None and self.method == "sinkhorn":
+            fitted.update(classes_=np.unique(labels), _labels=labels)
+        return fitted
+
+    def _fit_plan(self, X, domains, sample_weight, labels, backend):
+        data = split_source_target(X, None, domains, sample_weight)
+        source = np.asarray(data.source, dtype=np.float64)
+        target = np.asarray(data.target, dtype=np.float64)
+        a, b = data.source_weights, data.target_weights
+        cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric), a, b)
+        cost = pairwise_cost(source, target, self.metric)
+        eps = (self.reg or 0.0) * cost_scale
+        n_iter = 1
+        if self.reg_class is None:
+            plan = exact_plan(cost, a, b)
+        else:
+            if labels is None:
+                raise ValueError("reg_class needs class labels for the source rows (y).")
+            eta = self.reg_class * (cost_scale if self.class_penalty == "group_lasso" else 1.0)
+            options = dict(self.solver_params or {})
+            result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
+                                                 source=source, target=target, **options)
+            warn_if_not_converged(self, _GapResult(result), options.get("tol", 1e-5))
+            plan, n_iter = result.plan, result.n_iter
+        if self._reversed():
+            support, images = target, barycentric_images(plan, source, axis=0)
+        else:
+            support, images = source, barycentric_images(plan, target, axis=1)
+        fitted = {"plan_": plan, "support_": support, "support_images_": images, "n_iter_": n_iter,
+                  "_plan_target": target}
+        if labels is not None:
+            fitted.update(classes_=np.unique(labels), _labels=labels)
+        return fitted
+
+    def _map(self, X):
+        """The fitted map (source to target, or the reverse) at validated rows."""
+        if self.transport_ is not None:
+            return self.transport_.transform(X)
+        geometry = get_geometry(self.backend_, X, self.support_, self.metric)
+        return displacement_extension(geometry, self.support_, self.support_images_).astype(X.dtype, copy=False)
+
+    def _adapt(self, X, domains):
+        if self.identity_:
+            return X.copy()
+        if self.method == "barycenter":
+            return self.transport_.transform(X, sample_domain=domains)
+        out = X.copy()
+        rows = domains < 0 if self._reversed() else domains >= 0
+        if rows.any():
+            out[rows] = self._map(X[rows])
+        return out
+
+    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Fit, then map the rows of the mapped side (source rows, by default); others unchanged.
+
+        Parameters are those of :meth:`fit`.
+        """
+        X, domains = self._fit(X, y, sample_domain, sample_weight)
+        return self._adapt(X, domains)
+
+    def transform(self, X, sample_domain=None):
+        """Adapt rows; without ``sample_domain`` they are target data (predict time).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        sample_domain : array-like of int of shape (n_samples,), optional
+            Domain of each row (>= 0 source, < 0 target). Absent: every row is target
+            data, returned unchanged for "source_to_target", mapped for
+            "target_to_source", mapped by the target domain's map for "barycenter".
+
+        Returns
+        -------
+        X_adapted : ndarray of shape (n_samples, n_features)
+        """
+        X = self._validate_fitted_input(X)
+        if sample_domain is not None:
+            domains = infer_sample_domain(X.shape[0], None, sample_domain)
+        elif self.method == "barycenter" and not self.identity_:
+            domains = np.full(X.shape[0], self._target_domain())
+        else:
+            domains = np.full(X.shape[0], -1)
+        return self._adapt(X, domains)
+
+    def _target_domain(self):
+        targets = self.transport_.domains_[self.transport_.domains_ < 0]
+        if len(targets) != 1:
+            raise ValueError(
+                f"sample_domain is needed: the adapter was fitted on {len(targets)} target domains."
+            )
+        return targets[0]
+
+    def transform_labels(self, X):
+        """Class proportions that the coupling carries to target rows (label propagation).
+
+        For "sinkhorn", the entropic conditional pi(class | y) at any point y; for plan-based
+        fits, the plan's column proportions at the nearest fitted target point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Target rows.
+
+        Returns
+        -------
+        proportions : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; rows sum to one.
+        """
+        X = self._validate_fitted_input(X)
+        if self.identity_ or self.classes_ is None:
+            raise ValueError("transform_labels needs a fit on source rows with class labels and target rows.")
+        if self.plan_ is not None:
+            one_hot = (self._labels[:, None] == self.classes_[None, :]).astype(np.float64)
+            column_classes = self.plan_.T @ one_hot
+            column_classes /= column_classes.sum(axis=1, keepdims=True)
+            target = self._plan_target
+            nearest = get_geometry(self.backend_, X, target, self.metric).argmax(np.zeros(len(target)))
+            return column_classes[nearest]
+        transport = self.transport_
+        if self._reversed():
+            support, weights = transport.support_target_, transport.weights_target_
+            log_weights = transport.potential_target_ + transport.epsilon_ * np.log(weights)
+        else:
+            support, weights = transport.support_source_, transport.weights_source_
+            log_weights = transport.potential_source_ + transport.epsilon_ * np.log(weights)
+        _, proportions = conditional_class_proportions(
+            transport._geometry, X, support, log_weights, self._labels, transport.epsilon_,
+            support_is_source=not self._reversed())
+        return proportions
+
+
+def _source_labels(y, domains, sample_weight):
+    """Class labels of the source rows of positive weight, or None when there are none."""
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(domains):
+        return None
+    rows = domains >= 0
+    if sample_weight is not None:
+        rows &= np.asarray(sample_weight) > 0
+    labels = y[rows]
+    if labels.dtype.kind == "f" and (np.isnan(labels).any() or type_of_target(labels) == "continuous"):
+        return None
+    return labels
+
+
+class _GapResult:
+    """The fields of a class-regularised result that the convergence warning reads."""
+
+    def __init__(self, result):
+        self.converged, self.n_iter, self.error = result.converged, result.n_iter, result.gap
+

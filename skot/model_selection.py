@@ -1,0 +1,211 @@
+"""Model selection without target labels: domain-aware scorers and a splitter.
+
+Each scorer is a callable ``scorer(estimator, X, y, sample_domain=None)`` for
+``GridSearchCV(scoring=...)`` and ``cross_validate``: the target rows of a test fold are
+those with ``sample_domain < 0`` (routed when metadata routing is on) or, routing off,
+those with a masked label (-1 or NaN); their labels are never read. Predictions pass
+every pipeline step that accepts ``sample_domain`` the rows' domains, so source rows are
+adapted as at fit time and target rows as at predict time.
+"""
+
+import inspect
+
+import numpy as np
+import sklearn
+from sklearn.base import clone, is_classifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection._split import BaseShuffleSplit
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import _safe_indexing, indexable
+from sklearn.utils._metadata_requests import _MetadataRequester
+from scipy.special import entr
+
+from ._domain import infer_sample_domain
+
+__all__ = [
+    "CircularValidationScorer",
+    "ImportanceWeightedScorer",
+    "PredictionEntropyScorer",
+    "SourceTargetShuffleSplit",
+]
+
+
+def _accepts_domain(method):
+    return "sample_domain" in inspect.signature(method).parameters
+
+
+def _predict(estimator, method, X, domains):
+    """``estimator.<method>(X)``, passing ``domains`` to each pipeline step that takes them."""
+    if not isinstance(estimator, Pipeline):
+        if _accepts_domain(getattr(estimator, method)):
+            return getattr(estimator, method)(X, sample_domain=domains)
+        return getattr(estimator, method)(X)
+    for _, step in estimator.steps[:-1]:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        X = step.transform(X, sample_domain=domains) if _accepts_domain(step.transform) else step.transform(X)
+    return getattr(estimator.steps[-1][1], method)(X)
+
+
+class _DomainAwareScorer(_MetadataRequester):
+    """Base: splits the rows of a fold into source and target (see module docstring)."""
+
+    __metadata_request__score = {"sample_domain": True}
+
+    def _split(self, X, y, sample_domain):
+        domains = infer_sample_domain(len(X), y, sample_domain)
+        source = domains >= 0
+        if source.all() or not source.any():
+            raise ValueError(
+                f"{type(self).__name__} needs source and target rows in each test fold "
+                "(use SourceTargetShuffleSplit)."
+            )
+        return domains, source
+
+    def __repr__(self):
+        params = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if not key.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+class PredictionEntropyScorer(_DomainAwareScorer):
+    """Minus the mean entropy of the predicted class probabilities on target rows.
+
+    Confident predictions on the target score higher (Morerio et al. 2018); the
+    estimator needs ``predict_proba``.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skot import OTDomainAdapter, make_da_pipeline
+    >>> from skot.model_selection import PredictionEntropyScorer, SourceTargetShuffleSplit
+    >>> search = GridSearchCV(make_da_pipeline(OTDomainAdapter(), LogisticRegression()),
+    ...                       {"otdomainadapter__reg": [0.05, 0.5]}, scoring=PredictionEntropyScorer(),
+    ...                       cv=SourceTargetShuffleSplit(n_splits=2, random_state=0))
+    """
+
+    def __call__(self, estimator, X, y=None, sample_domain=None):
+        domains, source = self._split(X, y, sample_domain)
+        target = np.flatnonzero(~source)
+        proba = _predict(estimator, "predict_proba", _safe_indexing(X, target), domains[target])
+        return -float(np.mean(entr(proba).sum(axis=1)))
+
+
+class ImportanceWeightedScorer(_DomainAwareScorer):
+    """Source score weighted by the density ratio target/source (Sugiyama et al. 2007).
+
+    The ratio comes from a domain classifier: w(x) = p(target | x) / p(source | x) times
+    n_source / n_target; the score is ``score_func(y_source, prediction, sample_weight=w)``.
+
+    Parameters
+    ----------
+    score_func : callable, default=accuracy_score
+        ``score_func(y_true, y_pred, sample_weight=...)``, greater is better.
+    domain_classifier : classifier or None, default=None
+        With ``predict_proba``; None: standardisation then logistic regression.
+    """
+
+    def __init__(self, score_func=accuracy_score, domain_classifier=None):
+        self.score_func = score_func
+        self.domain_classifier = domain_classifier
+
+    def __call__(self, estimator, X, y, sample_domain=None):
+        domains, source = self._split(X, y, sample_domain)
+        classifier = clone(self.domain_classifier or make_pipeline(StandardScaler(), LogisticRegression()))
+        classifier.fit(X, (~source).astype(int))
+        rows = np.flatnonzero(source)
+        X_source = _safe_indexing(X, rows)
+        p_target = np.clip(classifier.predict_proba(X_source)[:, 1], 1e-6, 1 - 1e-6)
+        weights = p_target / (1 - p_target) * (source.sum() / (~source).sum())
+        prediction = _predict(estimator, "predict", X_source, domains[rows])
+        return float(self.score_func(_safe_indexing(y, rows), prediction, sample_weight=weights))
+
+
+class CircularValidationScorer(_DomainAwareScorer):
+    """Reverse validation (Bruzzone & Marconcini 2010; Zhong et al. 2010).
+
+    Predict pseudo-labels on the target rows, fit a clone of the estimator on the
+    reversed problem (pseudo-labelled target rows as source, source rows as unlabelled
+    target), predict the source rows with it and score against their true labels.
+
+    Parameters
+    ----------
+    score_func : callable, default=accuracy_score
+        ``score_func(y_true, y_pred)``, greater is better.
+    """
+
+    def __init__(self, score_func=accuracy_score):
+        self.score_func = score_func
+
+    def __call__(self, estimator, X, y, sample_domain=None):
+        domains, source = self._split(X, y, sample_domain)
+        y = np.asarray(y)
+        target_rows, source_rows = np.flatnonzero(~source), np.flatnonzero(source)
+        pseudo = _predict(estimator, "predict", _safe_indexing(X, target_rows), domains[target_rows])
+        if is_classifier(estimator) and len(np.unique(pseudo)) < 2:
+            # A classifier cannot be fitted on one class: the reverse model predicts it.
+            prediction = np.full(len(source_rows), pseudo[0])
+        else:
+            masked = np.nan if y.dtype.kind == "f" else -1
+            y_reverse = np.full(len(y), masked, dtype=np.result_type(y.dtype, np.asarray(pseudo).dtype))
+            y_reverse[target_rows] = pseudo
+            reverse_domains = -domains - 1
+            params = {}
+            if sample_domain is not None and sklearn.get_config()["enable_metadata_routing"]:
+                params["sample_domain"] = reverse_domains
+            reverse = clone(estimator).fit(X, y_reverse, **params)
+            prediction = _predict(reverse, "predict", _safe_indexing(X, source_rows), reverse_domains[source_rows])
+        return float(self.score_func(y[source_rows], prediction))
+
+
+class SourceTargetShuffleSplit(BaseShuffleSplit):
+    """Random splits that keep every domain's share in both the train and the test rows.
+
+    Domains come from ``sample_domain`` (routed when metadata routing is on) or masked
+    labels in ``y``; the split is stratified by domain, so each fold has source and
+    target rows.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+    test_size, train_size : float, int or None
+        As in :class:`~sklearn.model_selection.ShuffleSplit` (default test share 0.1).
+    random_state : int, RandomState instance or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot.model_selection import SourceTargetShuffleSplit
+    >>> y = np.array([0, 1] * 10 + [-1] * 10)
+    >>> train, test = next(SourceTargetShuffleSplit(n_splits=1, test_size=0.5, random_state=0).split(np.zeros((30, 1)), y))
+    >>> int((y[test] == -1).sum()), len(test)
+    (5, 15)
+    """
+
+    __metadata_request__split = {"sample_domain": True}
+
+    def __init__(self, n_splits=5, *, test_size=None, train_size=None, random_state=None):
+        super().__init__(n_splits=n_splits, test_size=test_size, train_size=train_size, random_state=random_state)
+
+    def split(self, X, y=None, groups=None, sample_domain=None):
+        """Yield ``(train, test)`` index arrays, stratified by domain.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), optional
+            Masked labels (target rows -1 or NaN) when ``sample_domain`` is absent.
+        groups : ignored
+        sample_domain : array-like of int of shape (n_samples,), optional
+        """
+        X, y = indexable(X, y)
+        domains = infer_sample_domain(len(X), y, sample_domain)
+        splitter = StratifiedShuffleSplit(self.n_splits, test_size=self.test_size,
+                                          train_size=self.train_size, random_state=self.random_state)
+        yield from splitter.split(X, domains)
+
+    def _iter_indices(self, X, y=None, groups=None):
+        yield from self.split(X, y)
