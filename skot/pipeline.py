@@ -3,12 +3,13 @@
 from collections import Counter
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils._tags import get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._domain import infer_sample_domain
 
@@ -17,6 +18,15 @@ __all__ = ["SourceOnlyEstimator", "make_da_pipeline"]
 
 def _inner_has(method):
     return lambda self: hasattr(self.estimator, method)
+
+
+def _rows(X, rows):
+    """``X[rows]`` for arrays, lists, data frames, any sparse format and array-likes."""
+    if issparse(X):
+        X = X.tocsr()
+    elif not hasattr(X, "__getitem__"):
+        X = np.asarray(X)
+    return _safe_indexing(X, rows)
 
 
 def _per_row(value, n_samples, rows):
@@ -69,16 +79,15 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        n_samples = len(X)
+        n_samples = _num_samples(X)
+        if y is not None and _num_samples(y) != n_samples:
+            raise ValueError(f"X has {n_samples} rows but y has {_num_samples(y)} labels.")
         rows = np.flatnonzero(infer_sample_domain(n_samples, y, sample_domain) >= 0)
         if len(rows) == 0:
             raise ValueError("No source rows to fit the final estimator on: every row is marked as target.")
         params = {key: _per_row(value, n_samples, rows) for key, value in fit_params.items()}
         estimator = clone(self.estimator)
-        if y is None:
-            estimator.fit(_safe_indexing(X, rows), **params)
-        else:
-            estimator.fit(_safe_indexing(X, rows), _safe_indexing(y, rows), **params)
+        estimator.fit(_rows(X, rows), None if y is None else _rows(y, rows), **params)
         self.estimator_ = estimator
         if hasattr(estimator, "classes_"):
             self.classes_ = estimator.classes_
@@ -120,13 +129,16 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y=None, sample_domain=None, **params):
         """``estimator_.score`` on the rows with known labels (source rows)."""
         check_is_fitted(self)
-        rows = np.flatnonzero(infer_sample_domain(len(X), y, sample_domain) >= 0)
-        params = {key: _per_row(value, len(X), rows) for key, value in params.items()}
-        y_rows = None if y is None else _safe_indexing(y, rows)
-        return self.estimator_.score(_safe_indexing(X, rows), y_rows, **params)
+        rows = np.flatnonzero(infer_sample_domain(_num_samples(X), y, sample_domain) >= 0)
+        params = {key: _per_row(value, _num_samples(X), rows) for key, value in params.items()}
+        y_rows = None if y is None else _rows(y, rows)
+        return self.estimator_.score(_rows(X, rows), y_rows, **params)
 
     def __sklearn_tags__(self):
-        return get_tags(self.estimator)
+        tags = get_tags(self.estimator)
+        # The source-row selection reads labels and domains with NumPy.
+        tags.array_api_support = False
+        return tags
 
 
 def _step_names(estimators):

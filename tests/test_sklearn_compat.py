@@ -1,16 +1,45 @@
 """scikit-learn's own estimator checks, with no expected failures."""
 
+import pytest
 import sklearn
+from sklearn.base import is_classifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skot
-from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from skot import (
+    GaussianBuresMap,
+    OTDomainAdapter,
+    SemiDiscreteMap,
+    SinkhornTransport,
+    SourceOnlyEstimator,
+    WassersteinBarycenter,
+)
 
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
-              WassersteinBarycenter(method="gaussian"), SemiDiscreteMap()]
+              WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(),
+              OTDomainAdapter(), OTDomainAdapter("exact"),
+              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge())]
 
 
-@parametrize_with_checks(ESTIMATORS)
+# SPEC section 2: with routing off, the label -1 marks target rows (scikit-learn's
+# semi-supervised convention, exempted in this check for SelfTrainingClassifier by name).
+# check_classifiers_classes trains on the labels {-1, 1}: the -1 rows are target rows,
+# and the final estimator of a DA pipeline never sees them. The one expected failure.
+MASKED_LABEL_CHECKS = {
+    "check_classifiers_classes": "the label -1 marks target (unlabelled) rows, SPEC section 2",
+}
+
+
+def expected_failures(estimator):
+    return MASKED_LABEL_CHECKS if isinstance(estimator, SourceOnlyEstimator) and is_classifier(estimator.estimator) else {}
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:OTDomainAdapter was fitted on data with no target rows")
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
