@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
+from skot import GaussianBuresMap, OTDomainAdapter, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
 
 ESTIMATORS = {
     "sinkhorn": SinkhornTransport(random_state=0, n_target_samples=200),
@@ -22,9 +22,12 @@ ESTIMATORS = {
     "barycenter": WassersteinBarycenter(n_support=20, random_state=0),
     "gaussian_barycenter": WassersteinBarycenter(method="gaussian"),
     "semidiscrete": SemiDiscreteMap(target=5, random_state=0),
+    "adapter": OTDomainAdapter(random_state=0),
+    "exact_adapter": OTDomainAdapter("exact"),
 }
 # Estimators that need target rows or a reference versus those that treat all domains alike.
 SOURCE_TARGET = {"sinkhorn", "gaussian", "semidiscrete"}
+ADAPTERS = {"adapter", "exact_adapter"}
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
 
 
@@ -100,9 +103,16 @@ def test_bad_parameters_are_named(name, params):
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_only_source_or_only_target_rows(name):
     X, _, sd = data()
+    target_only = np.full(len(X), -1)
+    if name in ADAPTERS:
+        # SPEC: an adapter with nothing to align warns and is the identity.
+        for domains in (np.zeros(len(X), int), target_only):
+            with pytest.warns(UserWarning, match="it is the identity"):
+                est = clone(ESTIMATORS[name]).fit(X, sample_domain=domains)
+            np.testing.assert_array_equal(est.transform(X, sample_domain=domains), X)
+        return
     est = clone(ESTIMATORS[name]).fit(X, sample_domain=np.zeros(len(X), int))
     assert finite(est.transform(X, sample_domain=np.zeros(len(X), int)))
-    target_only = np.full(len(X), -1)
     if name in SOURCE_TARGET:
         with pytest.raises(ValueError, match="No source rows"):
             clone(ESTIMATORS[name]).fit(X, sample_domain=target_only)

@@ -7,9 +7,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
-from .._domain import infer_sample_domain
+from .._domain import domain_weights, infer_sample_domain
 from ..backends import BACKENDS, METRICS, get_geometry, pairwise_cost, resolve_backend
 from ..solvers import (
     PENALTIES,
@@ -58,8 +58,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         (with ``reg_class``, ``reg`` > 0 gives entropic class-regularised OT).
     reg_class : float or None, default=None
         Weight of the class regulariser built from the source labels (Courty et al.
-        2017), methods "sinkhorn" and "exact": group lasso in cost-scale units, or
-        Laplacian (squared-distance units). Dense: for problems of a few thousand rows.
+        2017), methods "sinkhorn" and "exact": the l_{1/2}-l_1 group lasso (each target
+        point fed by one class) in cost-scale units, or the Laplacian (same-class
+        neighbours kept together) in squared-distance units. Dense: for a few thousand rows.
     class_penalty : {"group_lasso", "laplacian"}, default="group_lasso"
         The class regulariser used when ``reg_class`` is set.
     direction : {"source_to_target", "target_to_source"}, default="source_to_target"
@@ -179,14 +180,16 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         backend = resolve_backend(self.backend, self.metric)
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
-        _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        for side, rows in (("source", domains >= 0), ("target", domains < 0)):
+            if rows.any():  # the checks of a real fit, also on the identity path
+                domain_weights(X, sample_weight, domains, rows, side)
         fitted = {"transport_": None, "plan_": None, "support_": None, "support_images_": None,
                   "classes_": None, "n_iter_": 0, "identity_": False}
         if not ((domains >= 0).any() and (domains < 0).any()):
-            warnings.warn(
-                "OTDomainAdapter was fitted on data with no "
-                f"{'target' if (domains >= 0).any() else 'source'} rows (no negative sample_domain, "
-                "no masked label -1 or NaN): it is the identity.", UserWarning, stacklevel=3)
+            missing = ("target rows (no negative sample_domain, no masked label -1 or NaN)"
+                       if (domains >= 0).any() else "source rows (every row is marked as target)")
+            warnings.warn(f"OTDomainAdapter was fitted on data with no {missing}: it is the identity.",
+                          UserWarning, stacklevel=3)
             fitted["identity_"] = True
         else:
             labels = _source_labels(y, domains, sample_weight)

@@ -3,8 +3,8 @@
 min_P <C, P> + eta Omega(P) + eps KL(P | a (x) b) over the couplings of a and b, with Omega
 built from the labels l_i of the source points:
 
-- group lasso: Omega(P) = sum_j sum_c |P[l == c, j]|_2, so that each target point
-  receives its mass from one class;
+- group lasso: Omega(P) = sum_j sum_c sqrt(b_j sum_{i: l_i = c} P_ij) (l_{1/2}-l_1, concave),
+  so that each target point receives its mass from one class;
 - Laplacian: Omega(P) = sum_ik S_ik |T_i - T_k|^2, with T = diag(1/a) P Y the barycentric
   images and S a same-class Gaussian similarity graph summing to one, so that neighbours
   of one class move together.
@@ -12,7 +12,8 @@ built from the labels l_i of the source points:
 Generalised conditional gradient (Rakotomamonjy et al. 2015): linearise eta Omega at P,
 solve the entropic (or, at eps = 0, exact) problem for the cost C + eta grad Omega(P),
 then search the segment between; the gap <C + eta grad Omega(P), P - Q> + eps (KL(P) - KL(Q))
-bounds the suboptimality of P and stops the iterations.
+bounds the suboptimality of P (convex Laplacian) or measures its stationarity (concave group
+lasso, where each step majorises and minimises) and stops the iterations.
 """
 
 from dataclasses import dataclass
@@ -51,20 +52,28 @@ class ClassRegularizedResult:
 
 
 class _GroupLasso:
-    """Omega(P) = sum_j sum_c |P[l == c, j]|_2 and its gradient P_ij / |P[l == l_i, j]|_2."""
+    """Omega(P) = sum_j sum_c sqrt(b_j P[l == c, j].sum()), concave in each class's mass.
 
-    def __init__(self, labels):
+    The l_{1/2}-l_1 group lasso of Courty et al. 2017, scaled so that Omega = 1 when every
+    target point receives one class and sqrt(k) when k classes share every point evenly.
+    Its gradient 1/2 sqrt(b_j / (mass_cj + delta_j)) (delta_j = 1e-3 b_j) linearises it
+    from above, so each conditional-gradient step is a majorisation-minimisation step.
+    """
+
+    def __init__(self, labels, b):
         self.groups = [labels == label for label in np.unique(labels)]
+        self.b = b
+
+    def _masses(self, plan):
+        return [plan[rows].sum(axis=0) for rows in self.groups]
 
     def value(self, plan):
-        return float(sum(np.linalg.norm(plan[rows], axis=0).sum() for rows in self.groups))
+        return float(sum(np.sqrt(self.b * mass).sum() for mass in self._masses(plan)))
 
     def gradient(self, plan):
-        grad = np.zeros_like(plan)
-        for rows in self.groups:
-            block = plan[rows]
-            norms = np.linalg.norm(block, axis=0)
-            grad[rows] = np.divide(block, norms, out=np.zeros_like(block), where=norms > 0)
+        grad = np.empty_like(plan)
+        for rows, mass in zip(self.groups, self._masses(plan)):
+            grad[rows] = 0.5 * np.sqrt(self.b / (mass + 1e-3 * self.b))
         return grad
 
 
@@ -138,7 +147,7 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
         raise ValueError(f"Unknown class penalty {penalty!r}; expected one of {PENALTIES}.")
     cost = np.asarray(cost, dtype=np.float64)
     labels = np.asarray(labels)
-    regulariser = _GroupLasso(labels) if penalty == "group_lasso" else _Laplacian(labels, source, target, a)
+    regulariser = _GroupLasso(labels, b) if penalty == "group_lasso" else _Laplacian(labels, source, target, a)
     reference = np.outer(a, b)
 
     def objective(plan):
