@@ -207,5 +207,9 @@ class SourceTargetShuffleSplit(BaseShuffleSplit):
                                           train_size=self.train_size, random_state=self.random_state)
         yield from splitter.split(X, domains)
 
+    def get_n_splits(self, X=None, y=None, groups=None, sample_domain=None):
+        """Number of splits, ``n_splits``."""
+        return self.n_splits
+
     def _iter_indices(self, X, y=None, groups=None):
         yield from self.split(X, y)
