@@ -46,10 +46,12 @@ class Geometry:
         """Row-wise ``argmax_j (h_j - C_ij)`` (first on ties): Laguerre cells when h = g."""
         raise NotImplementedError
 
-    def soft_masses(self, h, eps, weights):
+    def soft_masses(self, h, eps, weights, n_largest=0):
         """``sum_i weights_i softmax_j((h_j - C_ij) / eps)`` per column, and the row soft-mins.
 
-        Returns ``(masses, softmin(h, eps, axis=1))``: both come from one pass.
+        Returns ``(masses, softmin(h, eps, axis=1))``: both come from one pass; with
+        ``n_largest = K > 0`` also ``(indices, probabilities)`` of shape (n, K): the K
+        largest softmax weights of each row, in decreasing order (index -1 pads).
         """
         raise NotImplementedError
 

@@ -174,10 +174,12 @@ def argmax_kernel(x, yt, h, root, half, out):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins):
+def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins, top_index, top_prob):
     """Per chunk c of rows: masses[c, j] = sum_i weights_i softmax_j((h_j - c_ij) / eps);
-    softmins[i] = -eps log sum_j exp((h_j - c_ij) / eps), from the same pass."""
+    softmins[i] = -eps log sum_j exp((h_j - c_ij) / eps), from the same pass; and the
+    ``K = top_index.shape[1]`` largest softmax weights of each row (index -1: none)."""
     n = x.shape[0]
+    n_top = top_index.shape[1]
     inv_eps = 1.0 / eps
     for chunk in prange(n_chunks):
         buf = np.empty(yt.shape[1])
@@ -188,6 +190,29 @@ def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins):
             scale = weights[i] / total
             for j in range(yt.shape[1]):
                 masses[chunk, j] += scale * buf[j]
+            if n_top > 0:
+                _largest(buf, top_index[i], top_prob[i])
+                for t in range(n_top):
+                    top_prob[i, t] /= total
+
+
+@njit(inline="always")
+def _largest(values, index, largest):
+    """The ``len(index)`` largest entries of ``values`` (descending) and their indices."""
+    k = index.shape[0]
+    for t in range(k):
+        index[t] = -1
+        largest[t] = 0.0
+    for j in range(values.shape[0]):
+        value = values[j]
+        if value > largest[k - 1]:
+            t = k - 1
+            while t > 0 and largest[t - 1] < value:
+                largest[t] = largest[t - 1]
+                index[t] = index[t - 1]
+                t -= 1
+            largest[t] = value
+            index[t] = j
 
 
 @njit(parallel=True, cache=True)
@@ -341,14 +366,19 @@ class OnlineGeometry(Geometry):
         argmax_kernel(rows, cols, _float64(h), self._root, self._half, out)
         return out
 
-    def soft_masses(self, h, eps, weights):
+    def soft_masses(self, h, eps, weights, n_largest=0):
         rows, cols = self._oriented(1)
         if self._root or self._half:
             raise ValueError("soft cell masses are implemented for the squared Euclidean cost.")
         n_chunks = max(1, min(64, rows.shape[0]))
         masses = np.zeros((n_chunks, cols.shape[1]))
         softmins = np.empty(rows.shape[0])
-        soft_masses_kernel(rows, cols, _float64(h), float(eps), _float64(weights), n_chunks, masses, softmins)
+        top_index = np.empty((rows.shape[0], n_largest), dtype=np.int64)
+        top_prob = np.empty((rows.shape[0], n_largest))
+        soft_masses_kernel(rows, cols, _float64(h), float(eps), _float64(weights), n_chunks, masses, softmins,
+                           top_index, top_prob)
+        if n_largest:
+            return masses.sum(axis=0), softmins, top_index, top_prob
         return masses.sum(axis=0), softmins
 
     def plan(self, hf, hg, eps):

@@ -90,10 +90,19 @@ class DenseGeometry(Geometry):
             out[rows] = np.argmax(h - block, axis=1)
         return out
 
-    def soft_masses(self, h, eps, weights):
+    def soft_masses(self, h, eps, weights, n_largest=0):
         total = np.zeros(self.shape[1])
+        top_index = np.full((self.shape[0], n_largest), -1, dtype=np.int64)
+        top_prob = np.zeros((self.shape[0], n_largest))
         for rows, block in self._blocks(1):
-            total += weights[rows] @ softmax((h - block) / eps, axis=1)
+            probabilities = softmax((h - block) / eps, axis=1)
+            total += weights[rows] @ probabilities
+            if n_largest:
+                order = np.argsort(-probabilities, axis=1, kind="stable")[:, :n_largest]
+                top_index[rows, : order.shape[1]] = order
+                top_prob[rows, : order.shape[1]] = np.take_along_axis(probabilities, order, axis=1)
+        if n_largest:
+            return total, self.softmin(h, eps, axis=1), top_index, top_prob
         return total, self.softmin(h, eps, axis=1)
 
     def plan(self, hf, hg, eps):
