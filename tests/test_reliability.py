@@ -92,7 +92,7 @@ def test_wrong_feature_count_at_transform(name):
     ("sinkhorn", {"backend": "tpu"}), ("gaussian", {"reg": -1.0}), ("gaussian", {"covariance": "mcd"}),
     ("gaussian", {"backend": "tpu"}), ("barycenter", {"reg": -1.0}), ("barycenter", {"method": "sliced"}),
     ("barycenter", {"backend": "tpu"}), ("barycenter", {"map_reg": 0.0}), ("semidiscrete", {"reg": -1.0}),
-    ("semidiscrete", {"metric": "cosine"}), ("semidiscrete", {"solver": "newton"}), ("semidiscrete", {"backend": "tpu"}),
+    ("semidiscrete", {"metric": "cosine"}), ("semidiscrete", {"solver": "sinkhorn"}), ("semidiscrete", {"backend": "tpu"}),
 ])
 def test_bad_parameters_are_named(name, params):
     X, _, sd = data()
@@ -160,7 +160,8 @@ def test_pickle_joblib_and_threads_give_identical_maps(name):
 @pytest.mark.parametrize("name, solver", [("sinkhorn", "_sinkhorn.sinkhorn"), ("gaussian", "_gaussian.gaussian_ot"),
                                           ("barycenter", "_barycenter.free_support_barycenter"),
                                           ("gaussian_barycenter", "_barycenter.bures_barycenter"),
-                                          ("semidiscrete", "_semidiscrete.semidiscrete_dual")])
+                                          ("semidiscrete", "_semidiscrete.semidiscrete_newton"),
+                                          ("adapter", "_sinkhorn.sinkhorn"), ("exact_adapter", "_adapter.exact_plan")])
 def test_interrupted_fit_leaves_no_fitted_state(name, solver, monkeypatch):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted

@@ -463,3 +463,30 @@ def optimal_assignment(cost):
     if n <= 1 or spread == 0.0:
         return np.arange(n)
     return _auction_kernel(cost, 1e-12 * spread / n, 10.0)
+
+
+@njit(cache=True)
+def _softmax_hessian_kernel(weights, index, prob, out):
+    """out += sum_i w_i (diag(p_i) - p_i p_i^T) over the listed entries of each row."""
+    for i in range(index.shape[0]):
+        for k in range(index.shape[1]):
+            j = index[i, k]
+            if j < 0:
+                break
+            mass = weights[i] * prob[i, k]
+            out[j, j] += mass
+            for l in range(index.shape[1]):
+                other = index[i, l]
+                if other < 0:
+                    break
+                out[j, other] -= mass * prob[i, l]
+
+
+def softmax_hessian(weights, index, prob, m):
+    """Dense ``sum_i w_i (diag(p_i) - p_i p_i^T)`` from sparse softmax rows (index -1 pads).
+
+    The Hessian of the soft semi-dual (times eps); O(n K^2) work, m x m memory.
+    """
+    out = np.zeros((m, m))
+    _softmax_hessian_kernel(_float64(weights), np.ascontiguousarray(index, dtype=np.int64), _float64(prob), out)
+    return out

@@ -10,10 +10,12 @@ from sklearn.utils.validation import check_array
 
 from .._domain import infer_sample_domain
 from ..backends import BACKENDS, get_geometry
-from ..solvers import fit_gaussian, psd_power, semidiscrete_dual, semidual_objective
+from ..solvers import fit_gaussian, psd_power, semidiscrete_dual, semidiscrete_newton, semidual_objective
 from ._base import DomainTransformerMixin, warn_if_not_converged
 
 MAX_QUANTIZATION_ROUNDS = 30
+# Newton assembles a dense m x m Hessian: L-BFGS beyond this many target points.
+NEWTON_MAX_POINTS = 4000
 
 
 class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -32,9 +34,11 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     reg : float, default=0.0
         Entropic smoothing in units of the mean cost; 0 gives hard Laguerre cells.
     metric : {"sqeuclidean"}, default="sqeuclidean"
-    solver : {"auto", "lbfgs"}, default="auto"
+    solver : {"auto", "newton", "lbfgs"}, default="auto"
+        Damped Newton with the Laguerre-cell Hessian (dense: "auto" picks it for up to
+        4000 target points) or L-BFGS; both anneal the smoothing.
     max_iter : int, default=200
-        L-BFGS iterations per annealing stage.
+        Iterations per annealing stage.
     tol : float, default=1e-4
         Relative accuracy of the cell masses on the fit samples.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
@@ -62,7 +66,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         "target": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "reg": [Interval(Real, 0, None, closed="left")],
         "metric": [StrOptions({"sqeuclidean"})],
-        "solver": [StrOptions({"auto", "lbfgs"})],
+        "solver": [StrOptions({"auto", "newton", "lbfgs"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "backend": [StrOptions(set(BACKENDS))],
@@ -110,8 +114,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         result, n_iter = None, 0
         for _ in range(MAX_QUANTIZATION_ROUNDS if learn else 1):
             geometry = self._geometry(source, points, backend)
-            result = semidiscrete_dual(geometry, a, b, eps, scale=scale, max_iter=self.max_iter, tol=self.tol,
-                                       init=None if result is None else result.potential)
+            result = self._solve(source, a, points, b, eps, scale, backend, result)
             n_iter += result.n_iter
             if not learn:
                 break
@@ -126,14 +129,23 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             if shift <= self.tol:
                 break
         if learn:
-            result = semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
-                                       max_iter=self.max_iter, tol=self.tol, init=result.potential)
+            result = self._solve(source, a, points, b, eps, scale, backend, result)
         warn_if_not_converged(self, result, self.tol)
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
         self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
         self.potential_, self.cell_masses_, self.n_iter_ = result.potential, result.cell_masses, n_iter
         self.labels_ = self.predict(X)
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _solve(self, source, a, points, b, eps, scale, backend, previous):
+        """Solve the semi-dual, warm-started from a previous result (quantization rounds)."""
+        init = None if previous is None else previous.potential
+        if self.solver == "newton" or (self.solver == "auto" and len(points) <= NEWTON_MAX_POINTS):
+            return semidiscrete_newton(lambda x, y: self._geometry(x, y, backend), source, a, points, b, eps,
+                                       scale=scale, max_iter=self.max_iter, tol=self.tol, init=init,
+                                       start=None if previous is None else previous.smoothing)
+        return semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
+                                 max_iter=self.max_iter, tol=self.tol, init=init)
 
     def _cell_logits(self):
         if self.epsilon_ > 0:

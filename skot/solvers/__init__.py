@@ -15,7 +15,13 @@ from .gaussian import (
     psd_power,
 )
 from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
-from .semidiscrete import SemiDiscreteResult, hard_cell_masses, semidiscrete_dual, semidual_objective
+from .semidiscrete import (
+    SemiDiscreteResult,
+    hard_cell_masses,
+    semidiscrete_dual,
+    semidiscrete_newton,
+    semidual_objective,
+)
 from .sinkhorn import (
     SinkhornResult,
     conditional_class_proportions,
@@ -27,7 +33,7 @@ from .sinkhorn import (
 __all__ = [
     "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
-    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidual_objective",
+    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidual_objective",
     "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",

@@ -3,18 +3,34 @@
 The semi-dual (Peyre & Cuturi, section 5.2) is maximised over target weights g:
 F(g) = <b, g> + sum_i a_i min_j (c(x_i, y_j) - g_j), or with eps > 0 the soft-min
 -eps log sum_j b_j exp((g_j - c_ij) / eps). It is concave with gradient
-b - (masses of the cells), so L-BFGS on the smoothed problem, annealed from a large
-eps to the requested one (or to 1e-6 of the cost scale for eps = 0, then the hard
-Laguerre cells argmax_j g_j - c(x, y_j)), converges fast and deterministically.
+b - (masses of the cells) and, smoothed, Hessian -(1/eps) sum_i a_i (diag(p_i) - p_i p_i^T)
+(p_i the softmax row of sample i: a weighted Laplacian of the cells' adjacency).
+
+Two deterministic solvers, both annealing eps from a large value to the requested one (or,
+for eps = 0, until the hard Laguerre cells argmax_j g_j - c(x, y_j) hold their masses):
+damped Newton with that Hessian, assembled from each sample's few largest softmax weights
+and warm-started from a subsample (:func:`semidiscrete_newton`, for up to a few thousand
+points), and L-BFGS (:func:`semidiscrete_dual`).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import LinAlgError, solve
 from scipy.optimize import minimize
+from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from ..backends import softmax_hessian
+
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+# Newton: softmax weights kept per sample for the Hessian, the share of the softmax mass they
+# must hold in the first stage, and the subsample (1 in COARSE_STRIDE rows) that
+# warm-starts a fit when it still has MIN_SAMPLES_PER_CELL samples per target point.
+N_LARGEST = 8
+MIN_COVERAGE = 0.9
+COARSE_STRIDE = 16
+MIN_SAMPLES_PER_CELL = 20
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class SemiDiscreteResult:
     n_iter: int
     converged: bool
     error: float
+    smoothing: float = 0.0
 
 
 def semidual_objective(geometry, a, b, potential, eps):
@@ -67,6 +84,23 @@ def _costs_to(geometry, labels):
 def hard_cell_masses(geometry, a, potential):
     """Source mass of each Laguerre cell argmax_j g_j - c(x, y_j)."""
     return np.bincount(geometry.argmax(potential), weights=a, minlength=geometry.shape[1])
+
+
+def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
+    """L-BFGS on the semi-dual smoothed by ``eps``; returns ``(potential, converged, iterations)``."""
+    log_b = np.log(b)
+
+    def negative(g):
+        masses, softmins = geometry.soft_masses(g + eps * log_b, eps, a)
+        return -(b @ g + a @ softmins), masses - b
+
+    # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
+    # between calls would steal the cores from the parallel kernels.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(negative, potential, jac=True, method="L-BFGS-B",
+                          options={"maxiter": max_iter, "gtol": tol * b.min(), "ftol": 0.0})
+    converged = bool(np.max(np.abs(result.jac)) <= tol * b.min())
+    return result.x - np.mean(result.x), converged, result.nit
 
 
 def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, init=None):
@@ -101,19 +135,8 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     schedule = [s * scale for s in ANNEALING if s * scale > final and init is None] + [final]
     n_iter, converged = 0, False
     for stage_eps in schedule:
-
-        def negative(g):
-            masses, softmins = geometry.soft_masses(g + stage_eps * log_b, stage_eps, a)
-            return -(b @ g + a @ softmins), masses - b
-
-        # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
-        # between calls would steal the cores from the parallel kernels.
-        with threadpool_limits(limits=1, user_api="blas"):
-            result = minimize(negative, potential, jac=True, method="L-BFGS-B",
-                              options={"maxiter": max_iter, "gtol": tol * b.min(), "ftol": 0.0})
-        potential = result.x - np.mean(result.x)
-        n_iter += result.nit
-        converged = bool(np.max(np.abs(result.jac)) <= tol * b.min())
+        potential, converged, iterations = _lbfgs_stage(geometry, a, b, potential, stage_eps, tol, max_iter)
+        n_iter += iterations
     if eps > 0:
         masses = geometry.soft_masses(potential + eps * log_b, eps, a)[0]
     else:
@@ -125,4 +148,143 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
         n_iter=n_iter,
         converged=converged,
         error=float(np.max(np.abs(masses - b) / b)),
+        smoothing=final,
+    )
+
+
+def _nearest_neighbour_cost(points):
+    """Median over the points of the squared distance to their nearest other point."""
+    distances, _ = NearestNeighbors(n_neighbors=2).fit(points).kneighbors(points)
+    return float(np.median(distances[:, 1] ** 2)) or np.inf
+
+
+def _newton_stage(geometry, a, b, potential, eps, tol, max_iter, first=None):
+    """Damped Newton on the semi-dual smoothed by ``eps``, until every |mass_j - b_j| <= tol b_j.
+
+    ``first``: the ``soft_masses`` output at the starting potential, if already computed.
+    Armijo backtracking keeps each step an ascent. Returns ``(potential, converged, iterations)``.
+    """
+    log_b = np.log(b)
+    if first is None:
+        first = geometry.soft_masses(potential + eps * log_b, eps, a, N_LARGEST)
+    masses, softmins, index, prob = first
+    value = b @ potential + a @ softmins
+    for iteration in range(max_iter):
+        gradient = b - masses
+        if np.max(np.abs(gradient) / b) <= tol:
+            return potential, True, iteration
+        hessian = softmax_hessian(a, index, prob, len(b)) / eps
+        curvature = np.mean(np.diag(hessian))
+        if not curvature > 0:  # no sample near any boundary: nothing to build a Newton step on
+            return potential, False, iteration
+        # A Levenberg-Marquardt ridge: the Hessian is singular along constants (and for
+        # cells that no sample reaches yet).
+        hessian[np.diag_indices_from(hessian)] += 1e-6 * curvature
+        try:
+            direction = solve(hessian, gradient, assume_a="pos", check_finite=False)
+        except LinAlgError:
+            return potential, False, iteration
+        slope, step = gradient @ direction, 1.0
+        while True:
+            trial = potential + step * direction
+            trial_masses, trial_softmins, trial_index, trial_prob = geometry.soft_masses(
+                trial + eps * log_b, eps, a, N_LARGEST)
+            trial_value = b @ trial + a @ trial_softmins
+            if trial_value >= value + 1e-4 * step * slope:
+                break
+            step *= 0.5
+            if step < 1e-6:
+                return potential, False, iteration + 1
+        potential, value = trial, trial_value
+        masses, index, prob = trial_masses, trial_index, trial_prob
+    return potential, False, max_iter
+
+
+def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max_iter=50, tol=1e-4,
+                        init=None, start=None):
+    """Maximise the semi-dual by annealed damped Newton (see module docstring).
+
+    Parameters
+    ----------
+    make_geometry : callable
+        ``make_geometry(samples, points)`` -> Geometry.
+    samples, points : ndarray of shape (n, d), (m, d)
+    a, b : ndarray
+        Sample weights and target weights, each summing to one.
+    eps : float
+        Entropic regularisation in raw cost units; 0 for hard Laguerre cells.
+    scale : float
+        Cost scale: annealing starts at most at 0.1 scale and ends for eps = 0 at 1e-6 scale.
+    max_iter : int
+        Newton iterations per annealing stage.
+    tol : float
+        Relative accuracy of the cell masses on the samples (hard cells when eps = 0).
+    init, start : ndarray, float, optional
+        Warm start for g and the smoothing to resume from.
+
+    Returns
+    -------
+    SemiDiscreteResult
+        ``smoothing`` is the last stage's eps.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    samples = np.asarray(samples)
+    n, m = len(samples), len(b)
+    n_iter = 0
+    if init is None and n // COARSE_STRIDE >= MIN_SAMPLES_PER_CELL * m:
+        rows = np.arange(0, n, COARSE_STRIDE)
+        coarse = semidiscrete_newton(make_geometry, samples[rows], a[rows] / a[rows].sum(), points, b, eps,
+                                     scale=scale, max_iter=max_iter, tol=min(4 * tol, 1.0))
+        init, start, n_iter = coarse.potential, coarse.smoothing, coarse.n_iter
+    geometry = make_geometry(samples, points)
+    potential = np.zeros(m) if init is None else np.array(init, dtype=np.float64)
+    final = eps if eps > 0 else ANNEALING[-1] * scale
+    if start is None:
+        # Start where each sample's softmax sits on a few cells, so that the Hessian from its
+        # largest weights is accurate: eps about the cost to a target point's nearest neighbour.
+        start = min(0.1 * scale, _nearest_neighbour_cost(points))
+    stage = max(final, start)
+    first = None
+    if init is None:
+        while True:  # ... and below any eps at which the kept weights miss a tenth of the mass.
+            first = geometry.soft_masses(potential + stage * np.log(b), stage, a, N_LARGEST)
+            if stage <= final or a @ first[3].sum(axis=1) >= MIN_COVERAGE:
+                break
+            stage = max(stage / 10, final)
+    converged = False
+    with threadpool_limits(limits=1, user_api="blas"):
+        while True:
+            potential, stage_converged, iterations = _newton_stage(geometry, a, b, potential, stage, tol,
+                                                                   max_iter, first)
+            first = None
+            if not stage_converged:
+                # Too few samples near the cell boundaries for a reliable Hessian at this
+                # eps: L-BFGS, whose convergence does not depend on it, finishes the stage.
+                potential, stage_converged, more = _lbfgs_stage(geometry, a, b, potential, stage, tol, max_iter)
+                iterations += more
+            potential = potential - potential.mean()
+            n_iter += iterations
+            if eps == 0:
+                hard = hard_cell_masses(geometry, a, potential)
+                if np.max(np.abs(hard - b) / b) <= tol:
+                    converged = True
+                    break
+            if stage <= final or not stage_converged:
+                # At the last smoothing, hard masses may still miss b by the samples' granularity.
+                converged = stage_converged and stage <= final
+                break
+            stage = max(stage / 10, final)
+    if eps > 0:
+        masses = geometry.soft_masses(potential + eps * np.log(b), eps, a)[0]
+    else:
+        masses = hard_cell_masses(geometry, a, potential)
+    return SemiDiscreteResult(
+        potential=potential,
+        cell_masses=masses,
+        objective=semidual_objective(geometry, a, b, potential, eps),
+        n_iter=n_iter,
+        converged=converged,
+        error=float(np.max(np.abs(masses - b) / b)),
+        smoothing=stage,
     )
