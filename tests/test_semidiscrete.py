@@ -93,3 +93,82 @@ def test_bad_inputs():
         SemiDiscreteMap(metric="cosine").fit(X)
     with pytest.raises(ValueError, match="reg"):
         SemiDiscreteMap(reg=-1.0).fit(X)
+
+
+def test_newton_and_lbfgs_reach_the_same_smoothed_optimum():
+    """The smoothed semi-dual is strictly concave: both solvers find its maximiser."""
+    rng = np.random.default_rng(5)
+    source, points = rng.uniform(size=(3000, 2)), rng.uniform(size=(40, 2))
+    newton = SemiDiscreteMap(target=points, reg=1e-3, solver="newton", tol=1e-9).fit(source)
+    lbfgs = SemiDiscreteMap(target=points, reg=1e-3, solver="lbfgs", tol=1e-7, max_iter=5000).fit(source)
+    np.testing.assert_allclose(newton.potential_ - newton.potential_.mean(),
+                               lbfgs.potential_ - lbfgs.potential_.mean(), atol=1e-6 * newton.cost_scale_)
+    # Independent check of optimality: the dense reference's soft cell masses are b.
+    from skot.backends import DenseGeometry
+
+    h = newton.potential_ + newton.epsilon_ * np.log(newton.target_weights_)
+    masses, _ = DenseGeometry(source, points, "sqeuclidean").soft_masses(h, newton.epsilon_, np.full(3000, 1 / 3000))
+    np.testing.assert_allclose(masses, 1 / 40, rtol=1e-7)
+
+
+def test_softmax_hessian_is_the_jacobian_of_the_soft_masses():
+    from skot.backends import DenseGeometry, softmax_hessian
+
+    rng = np.random.default_rng(6)
+    source, points = rng.uniform(size=(200, 2)), rng.uniform(size=(7, 2))
+    a, eps, h = np.full(200, 1 / 200), 0.02, rng.normal(size=7) * 0.01
+    geometry = DenseGeometry(source, points, "sqeuclidean")
+    masses, _, index, prob = geometry.soft_masses(h, eps, a, 7)
+    hessian = softmax_hessian(a, index, prob, 7) / eps
+    step = 1e-7
+    jacobian = np.column_stack([(geometry.soft_masses(h + step * e, eps, a)[0] - masses) / step for e in np.eye(7)])
+    np.testing.assert_allclose(hessian, jacobian, atol=1e-5 * np.abs(hessian).max())
+
+
+def fresh_mass_error(model, fresh):
+    m = len(model.target_points_)
+    counts = np.bincount(model.predict(fresh), minlength=m) / len(fresh)
+    return np.mean(np.abs(counts / model.target_weights_ - 1))
+
+
+def test_partial_fit_averages_batches_below_one_batch_noise():
+    rng = np.random.default_rng(7)
+    points = rng.uniform(size=(100, 2))
+    fresh = rng.uniform(size=(400_000, 2))
+    single = SemiDiscreteMap(target=points).fit(rng.uniform(size=(10_000, 2)))
+    streamed = SemiDiscreteMap(target=points)
+    for _ in range(8):
+        streamed.partial_fit(rng.uniform(size=(10_000, 2)))
+    assert streamed.n_batches_ == 8
+    # One batch: noise ~ sqrt(100 / 10000) = 10% per cell; eight batches average it down.
+    assert fresh_mass_error(streamed, fresh) < 0.6 * fresh_mass_error(single, fresh)
+    with pytest.raises(ValueError, match="3 features"):
+        streamed.partial_fit(rng.uniform(size=(10, 3)))
+
+
+def test_stochastic_solver_takes_a_sampler():
+    from skot.solvers import semidiscrete_stochastic
+
+    rng = np.random.default_rng(8)
+    points, b = rng.uniform(size=(50, 2)), np.full(50, 1 / 50)
+
+    def make_geometry(u, v):
+        return OnlineGeometry(u, v, "sqeuclidean")
+
+    errors = []
+    fresh = rng.uniform(size=(200_000, 2))
+    for n_batches in (1, 6):
+        result = semidiscrete_stochastic(make_geometry, lambda k: rng.uniform(size=(k, 2)), points, b, 0.0,
+                                         scale=1 / 3, batch_size=5000, n_batches=n_batches)
+        counts = np.bincount(make_geometry(fresh, points).argmax(result.potential), minlength=50) / len(fresh)
+        errors.append(np.mean(np.abs(counts / b - 1)))
+    assert errors[1] < 0.6 * errors[0]
+
+
+def test_partial_fit_learns_points_online():
+    rng = np.random.default_rng(9)
+    centres = np.array([[0, 0], [4, 0], [0, 4], [4, 4.0]])
+    model = SemiDiscreteMap(target=4, random_state=0)
+    for _ in range(10):
+        model.partial_fit(centres[rng.integers(0, 4, 2000)] + 0.3 * rng.normal(size=(2000, 2)))
+    np.testing.assert_allclose(np.sort(model.target_points_.round(0), axis=0), np.sort(centres, axis=0), atol=0.5)

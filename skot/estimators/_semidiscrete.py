@@ -6,12 +6,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import check_array, validate_data
 
 from .._domain import infer_sample_domain
-from ..backends import BACKENDS, get_geometry
+from ..backends import BACKENDS, get_geometry, resolve_backend
 from ..solvers import fit_gaussian, psd_power, semidiscrete_dual, semidiscrete_newton, semidual_objective
-from ._base import DomainTransformerMixin, warn_if_not_converged
+from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
 
 MAX_QUANTIZATION_ROUNDS = 30
 # Newton assembles a dense m x m Hessian: L-BFGS beyond this many target points.
@@ -51,6 +51,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     target_points_, target_weights_ : ndarray
     potential_ : ndarray of shape (n_targets,)
         One weight per target point.
+    n_batches_ : int
+        Batches learned from (1 after ``fit``; see :meth:`partial_fit`).
     cell_masses_ : ndarray of shape (n_targets,)
         Mass of the fit samples in each cell.
     labels_ : ndarray of int
@@ -98,19 +100,10 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         if data.target is not None:
             points, b = np.asarray(data.target, dtype=np.float64), data.target_weights
         elif learn:
-            mean, cov = fit_gaussian(source, a)
-            rng = check_random_state(self.random_state)
-            points = mean + rng.standard_normal((self.target, X.shape[1])) @ psd_power(cov, 0.5)
-            b = np.full(self.target, 1.0 / self.target)
+            points, b = self._initial_points(source, a)
         else:
-            points = check_array(self.target, dtype=np.float64)
-            if points.shape[1] != X.shape[1]:
-                raise ValueError(f"target has {points.shape[1]} features, but X has {X.shape[1]} features.")
-            b = np.full(len(points), 1.0 / len(points))
-        scale = self._geometry(source, points, backend).cost_statistic("mean", a, b)
-        if not scale > 0:
-            raise ValueError("The mean source-target cost is 0: the source and the target coincide on one point.")
-        eps = self.reg * scale
+            points, b = self._given_target(X)
+        scale, eps = self._scale_and_eps(source, a, points, b, backend)
         result, n_iter = None, 0
         for _ in range(MAX_QUANTIZATION_ROUNDS if learn else 1):
             geometry = self._geometry(source, points, backend)
@@ -118,12 +111,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             n_iter += result.n_iter
             if not learn:
                 break
-            labels = geometry.argmax(result.potential + (eps * np.log(b) if eps > 0 else 0.0))
-            moved = points.copy()
-            for j in range(len(points)):
-                members = labels == j
-                if members.any():
-                    moved[j] = a[members] @ source[members] / a[members].sum()
+            moved = self._cell_barycenters(geometry, source, a, points, result.potential, eps, b)
             shift = np.sqrt(np.max(np.sum((moved - points) ** 2, axis=1)) / scale)
             points = moved
             if shift <= self.tol:
@@ -134,8 +122,93 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
         self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
         self.potential_, self.cell_masses_, self.n_iter_ = result.potential, result.cell_masses, n_iter
+        self.n_batches_ = 1
         self.labels_ = self.predict(X)
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _initial_points(self, source, a):
+        """Points to learn, drawn from the Gaussian fit of the source, with equal masses."""
+        mean, cov = fit_gaussian(source, a)
+        rng = check_random_state(self.random_state)
+        return mean + rng.standard_normal((self.target, source.shape[1])) @ psd_power(cov, 0.5), \
+            np.full(self.target, 1.0 / self.target)
+
+    @staticmethod
+    def _cell_barycenters(geometry, source, a, points, potential, eps, b):
+        """Each point moved to the barycenter of its cell (kept where the cell is empty)."""
+        labels = geometry.argmax(potential + (eps * np.log(b) if eps > 0 else 0.0))
+        moved = points.copy()
+        for j in range(len(points)):
+            members = labels == j
+            if members.any():
+                moved[j] = a[members] @ source[members] / a[members].sum()
+        return moved
+
+    def _given_target(self, X):
+        points = check_array(self.target, dtype=np.float64)
+        if points.shape[1] != X.shape[1]:
+            raise ValueError(f"target has {points.shape[1]} features, but X has {X.shape[1]} features.")
+        return points, np.full(len(points), 1.0 / len(points))
+
+    def _scale_and_eps(self, source, a, points, b, backend):
+        scale = self._geometry(source, points, backend).cost_statistic("mean", a, b)
+        if not scale > 0:
+            raise ValueError("The mean source-target cost is 0: the source and the target coincide on one point.")
+        return scale, self.reg * scale
+
+    def partial_fit(self, X, y=None, sample_domain=None, sample_weight=None):
+        """Learn from one batch of fresh source draws (a stream, or a sampler's output).
+
+        Each batch's semi-dual is solved by Newton, warm-started from the running average
+        of the batch solutions, which becomes ``potential_``: its error falls like
+        sqrt(n_targets / all draws so far), with no floor set by one fixed sample (as ``fit``
+        has). Rows of X are source draws. With an integer ``target`` the points are learned
+        online: each batch moves them to their cells' barycenters by a running average.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y, sample_domain : ignored beyond marking target rows, which are not accepted here
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "n_batches_")
+        if first:
+            self._validate_params()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first)
+        data = split_source_target(X, y, sample_domain, sample_weight)
+        if data.target is not None:
+            raise ValueError("partial_fit takes source draws only; give the target points as `target`.")
+        source, a = np.asarray(data.source, dtype=np.float64), data.source_weights
+        if first:
+            backend = resolve_backend(self.backend, self.metric)
+            learn = isinstance(self.target, Integral)
+            points, b = self._initial_points(source, a) if learn else self._given_target(X)
+            scale, eps = self._scale_and_eps(source, a, points, b, backend)
+            average, n_iter, n_batches = None, 0, 0
+        else:
+            backend, points, b = self.backend_, np.asarray(self.target_points_, dtype=np.float64), self.target_weights_
+            scale, eps = self.cost_scale_, self.epsilon_
+            average, n_iter, n_batches = self.potential_, self.n_iter_, self.n_batches_
+        # Below the batch's own sampling noise, a tighter fit only fits that noise.
+        tol = max(self.tol, min(1.0, np.sqrt(len(b) / len(source))))
+        result = semidiscrete_newton(lambda u, v: self._geometry(u, v, backend), source, a, points, b, eps,
+                                     scale=scale, max_iter=self.max_iter, tol=tol, init=average)
+        n_batches += 1
+        average = result.potential if average is None else average + (result.potential - average) / n_batches
+        if isinstance(self.target, Integral):
+            moved = self._cell_barycenters(self._geometry(source, points, backend), source, a, points,
+                                           result.potential, eps, b)
+            points = points + (moved - points) / n_batches
+        self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
+        self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
+        self.potential_, self.cell_masses_ = average, result.cell_masses
+        self.n_iter_, self.n_batches_ = n_iter + result.n_iter, n_batches
+        self.labels_ = self.predict(X)
+        return self
 
     def _solve(self, source, a, points, b, eps, scale, backend, previous):
         """Solve the semi-dual, warm-started from a previous result (quantization rounds)."""

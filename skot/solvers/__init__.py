@@ -20,6 +20,7 @@ from .semidiscrete import (
     hard_cell_masses,
     semidiscrete_dual,
     semidiscrete_newton,
+    semidiscrete_stochastic,
     semidual_objective,
 )
 from .sinkhorn import (
@@ -33,7 +34,7 @@ from .sinkhorn import (
 __all__ = [
     "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
-    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidual_objective",
+    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_stochastic", "semidual_objective",
     "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",

@@ -288,3 +288,56 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
         error=float(np.max(np.abs(masses - b) / b)),
         smoothing=stage,
     )
+
+
+def semidiscrete_stochastic(make_geometry, sampler, points, b, eps, *, scale, batch_size, n_batches, tol=None):
+    """Semi-dual of a source known through a sampler: averaged per-batch Newton solutions.
+
+    Each batch ``sampler(batch_size)`` (fresh draws) defines a sampled semi-dual, solved by
+    :func:`semidiscrete_newton` warm-started from the running average (a few passes); the
+    average of these solutions has an error falling like sqrt(m / (batch_size n_batches)),
+    with no floor set by one fixed sample.
+
+    Parameters
+    ----------
+    make_geometry : callable
+        ``make_geometry(samples, points)`` -> Geometry.
+    sampler : callable
+        ``sampler(k)`` -> array of shape (k, d) of independent source draws.
+    points : ndarray of shape (m, d)
+    b : ndarray of shape (m,)
+    eps : float
+        Entropic regularisation in raw cost units; 0 for hard Laguerre cells.
+    scale : float
+        Cost scale (sets the smoothing schedule).
+    batch_size, n_batches : int
+    tol : float, optional
+        Per-batch accuracy of the cell masses; default the batch's noise level sqrt(m / batch_size).
+
+    Returns
+    -------
+    SemiDiscreteResult
+        ``cell_masses`` measured on the last batch.
+    """
+    b = np.asarray(b, dtype=np.float64)
+    a = np.full(batch_size, 1.0 / batch_size)
+    tol = min(1.0, np.sqrt(len(b) / batch_size)) if tol is None else tol
+    average, result, n_iter = None, None, 0
+    for k in range(n_batches):
+        samples = np.asarray(sampler(batch_size), dtype=np.float64)
+        # Warm potential, but smoothing from the start again: a new batch moves the optimum.
+        result = semidiscrete_newton(make_geometry, samples, a, points, b, eps, scale=scale, tol=tol, init=average)
+        n_iter += result.n_iter
+        average = result.potential if average is None else average + (result.potential - average) / (k + 1)
+    geometry = make_geometry(samples, points)
+    masses = (geometry.soft_masses(average + eps * np.log(b), eps, a)[0] if eps > 0
+              else hard_cell_masses(geometry, a, average))
+    return SemiDiscreteResult(
+        potential=average,
+        cell_masses=masses,
+        objective=semidual_objective(geometry, a, b, average, eps),
+        n_iter=n_iter,
+        converged=result.converged,
+        error=float(np.max(np.abs(masses - b) / b)),
+        smoothing=result.smoothing,
+    )
