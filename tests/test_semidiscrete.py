@@ -100,9 +100,9 @@ def test_newton_and_lbfgs_reach_the_same_smoothed_optimum():
     rng = np.random.default_rng(5)
     source, points = rng.uniform(size=(3000, 2)), rng.uniform(size=(40, 2))
     newton = SemiDiscreteMap(target=points, reg=1e-3, solver="newton", tol=1e-9).fit(source)
-    lbfgs = SemiDiscreteMap(target=points, reg=1e-3, solver="lbfgs", tol=1e-7, max_iter=5000).fit(source)
+    lbfgs = SemiDiscreteMap(target=points, reg=1e-3, solver="lbfgs", tol=1e-6, max_iter=5000).fit(source)
     np.testing.assert_allclose(newton.potential_ - newton.potential_.mean(),
-                               lbfgs.potential_ - lbfgs.potential_.mean(), atol=1e-6 * newton.cost_scale_)
+                               lbfgs.potential_ - lbfgs.potential_.mean(), atol=1e-5 * newton.cost_scale_)
     # Independent check of optimality: the dense reference's soft cell masses are b.
     from skot.backends import DenseGeometry
 
