@@ -1,7 +1,10 @@
 """SemiDiscreteMap against independent truths: fresh-sample masses, 1-D quantiles, exact LP."""
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from skot import SemiDiscreteMap, pack
 from skot.backends import OnlineGeometry, optimal_assignment, pairwise_cost
@@ -99,16 +102,18 @@ def test_newton_and_lbfgs_reach_the_same_smoothed_optimum():
     """The smoothed semi-dual is strictly concave: both solvers find its maximiser."""
     rng = np.random.default_rng(5)
     source, points = rng.uniform(size=(3000, 2)), rng.uniform(size=(40, 2))
-    newton = SemiDiscreteMap(target=points, reg=1e-3, solver="newton", tol=1e-9).fit(source)
-    lbfgs = SemiDiscreteMap(target=points, reg=1e-3, solver="lbfgs", tol=1e-6, max_iter=5000).fit(source)
+    newton = SemiDiscreteMap(target=points, reg=1e-2, solver="newton", tol=1e-10).fit(source)
+    with warnings.catch_warnings():  # L-BFGS may stall near 1e-8; the comparison below bounds it
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lbfgs = SemiDiscreteMap(target=points, reg=1e-2, solver="lbfgs", tol=1e-8, max_iter=5000).fit(source)
     np.testing.assert_allclose(newton.potential_ - newton.potential_.mean(),
-                               lbfgs.potential_ - lbfgs.potential_.mean(), atol=1e-5 * newton.cost_scale_)
+                               lbfgs.potential_ - lbfgs.potential_.mean(), atol=1e-7 * newton.cost_scale_)
     # Independent check of optimality: the dense reference's soft cell masses are b.
     from skot.backends import DenseGeometry
 
     h = newton.potential_ + newton.epsilon_ * np.log(newton.target_weights_)
     masses, _ = DenseGeometry(source, points, "sqeuclidean").soft_masses(h, newton.epsilon_, np.full(3000, 1 / 3000))
-    np.testing.assert_allclose(masses, 1 / 40, rtol=1e-7)
+    np.testing.assert_allclose(masses, 1 / 40, rtol=1e-9)
 
 
 def test_softmax_hessian_is_the_jacobian_of_the_soft_masses():
