@@ -1,4 +1,8 @@
-"""Batch-effect correction: map three distorted batches onto their Wasserstein barycenter.
+"""
+Batch-effect correction with a Wasserstein barycenter
+=====================================================
+
+Batch-effect correction: map three distorted batches onto their Wasserstein barycenter.
 
 Three batches observe the same two-cluster population through different shifts,
 scalings and rotations. ``WassersteinBarycenter`` (free support, exact plans) finds the
@@ -6,6 +10,7 @@ barycenter of the batches and maps every cell by its own batch's map onto it; th
 Gaussian method does the same with affine maps. Saves ``plot_batch_correction.png``.
 """
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -57,7 +62,7 @@ def main():
     axes[1].scatter(*free.support_.T, s=4, c="k", alpha=0.4, label="barycenter support")
     axes[0].legend(fontsize=8, markerscale=2)
     axes[1].legend(fontsize=8, markerscale=2)
-    out = Path(__file__).with_name("plot_batch_correction.png")
+    out = Path(sys.argv[0]).with_name("plot_batch_correction.png")
     fig.savefig(out, dpi=110, bbox_inches="tight")
     print(f"batch spread: before {batch_spread(X, batch):.3f}, free support {batch_spread(corrected, batch):.3f}, "
           f"gaussian {batch_spread(gaussian, batch):.3f} ({free.n_iter_} fixed-point iterations); saved {out}")

@@ -1,11 +1,16 @@
-"""Sampling the entropic coupling: pi(. | x) for a few source points x.
+r"""
+Sampling the entropic coupling
+==============================
+
+Sampling the entropic coupling: :math:`\pi(\cdot \mid x)` for a few source points x.
 
 Source: a Gaussian blob; target: a noisy ring. ``SinkhornTransport.sample`` draws from
 the conditional coupling, either among the target samples ("discrete") or anywhere in
-the plane by Langevin dynamics on pi(y | x) ~ exp((g(y) - |x - y|^2) / eps) nu(y), with
+the plane by Langevin dynamics on :math:`\pi(y \mid x) \propto e^{(g(y) - |x - y|^2) / \varepsilon} \nu(y)`, with
 the target score from a kernel density estimate. Saves ``plot_conditional_sampling.png``.
 """
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -43,7 +48,7 @@ def main():
         ax.set_aspect("equal")
     axes[0].legend(loc="upper left", fontsize=8, markerscale=3)
     fig.suptitle(f"pi(. | x) for three x (stars); crosses: the entropic map T(x); eps = {model.epsilon_:.3f}")
-    out = Path(__file__).with_name("plot_conditional_sampling.png")
+    out = Path(sys.argv[0]).with_name("plot_conditional_sampling.png")
     fig.savefig(out, dpi=110, bbox_inches="tight")
     spread = np.linalg.norm(langevin - langevin.mean(axis=1, keepdims=True), axis=2).mean()
     print(f"{langevin.shape[1]} Langevin draws per anchor, mean spread {spread:.3f}; saved {out}")

@@ -1,4 +1,8 @@
-"""Domain adaptation: train on a labelled source, predict on a shifted, unlabelled target.
+"""
+Domain adaptation and model selection without target labels
+===========================================================
+
+Domain adaptation: train on a labelled source, predict on a shifted, unlabelled target.
 
 The source is two labelled moons; the target is the same moons rotated and moved, with
 no labels. ``make_da_pipeline(OTDomainAdapter(), classifier())`` maps the source rows onto the
@@ -12,6 +16,7 @@ report accuracies. Saves ``plot_domain_adaptation.png``.
 """
 
 import warnings
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -92,7 +97,7 @@ def main():
     axes[2].set_title("selecting reg without target labels")
     axes[2].legend(loc="lower left")
     fig.tight_layout()
-    out = Path(__file__).with_suffix(".png")
+    out = Path(sys.argv[0]).with_suffix(".png")
     fig.savefig(out, dpi=110)
     print(f"saved {out}")
 

@@ -1,11 +1,16 @@
-"""Semi-discrete OT: Laguerre cells of a uniform source sent to weighted points.
+r"""
+Semi-discrete OT: Laguerre cells
+================================
+
+Semi-discrete OT: Laguerre cells of a uniform source sent to weighted points.
 
 ``SemiDiscreteMap`` finds the weights g of 12 target points so that each Laguerre cell
-{x : g_j - |x - y_j|^2 is maximal} receives its prescribed mass from the uniform square;
+:math:`\{x : g_j - |x - y_j|^2 \text{ is maximal}\}` receives its prescribed mass from the uniform square;
 the second panel learns 12 points (capacity-constrained quantization).
 Saves ``plot_laguerre_cells.png``.
 """
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -36,7 +41,7 @@ def main():
         ax.scatter(*model.target_points_.T, c="k", s=30 + 400 * model.target_weights_)
         error = np.abs(model.cell_masses_ / model.target_weights_ - 1).max()
         ax.set_title(f"{title}\nlargest relative cell-mass error on the fit samples: {error:.1e}")
-    out = Path(__file__).with_name("plot_laguerre_cells.png")
+    out = Path(sys.argv[0]).with_name("plot_laguerre_cells.png")
     fig.savefig(out, dpi=100, bbox_inches="tight")
     print(f"cell masses {np.round(fixed.cell_masses_, 4)}; saved {out}")
 

@@ -1,4 +1,8 @@
-"""Quickstart: align a source point cloud onto a target with entropic OT.
+"""
+Quickstart: entropic OT map between two point clouds
+====================================================
+
+Quickstart: align a source point cloud onto a target with entropic OT.
 
 Generates two 2-D datasets (a source "two moons" and a shifted, rotated,
 rescaled target), fits ``SinkhornTransport``, maps the source and a few new
@@ -6,6 +10,7 @@ points, prints what it did and saves ``quickstart.png``.
 """
 
 import time
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -57,7 +62,7 @@ def main():
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("skot.SinkhornTransport: source mapped onto target")
     ax.set_aspect("equal")
-    out = Path(__file__).with_name("quickstart.png")
+    out = Path(sys.argv[0]).with_name("quickstart.png")
     fig.savefig(out, dpi=120, bbox_inches="tight")
     print(f"  saved {out}")
 
