@@ -37,6 +37,14 @@ def pack(X_source, X_target, y_source=None):
         None when ``y_source`` is None.
     sample_domain : ndarray of int of shape (n_samples,)
         Source domains numbered 0, 1, ...; target domains -1, -2, ...
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot import pack
+    >>> X, y, domain = pack(np.zeros((2, 1)), [np.ones((1, 1)), np.ones((2, 1))], np.array([0.5, 1.5]))
+    >>> y.tolist(), domain.tolist()
+    ([0.5, 1.5, nan, nan, nan], [0, 0, -1, -2, -2])
     """
     sources = [check_array(x) for x in _as_list(X_source)]
     targets = [check_array(x) for x in _as_list(X_target)]

@@ -106,6 +106,19 @@ class ImportanceWeightedScorer(_DomainAwareScorer):
         ``score_func(y_true, y_pred, sample_weight=...)``, greater is better.
     domain_classifier : classifier or None, default=None
         With ``predict_proba``; None: standardisation then logistic regression.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skot import OTDomainAdapter, make_da_pipeline, pack
+    >>> from skot.model_selection import ImportanceWeightedScorer
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = rng.normal(size=(80, 2))
+    >>> X, y, _ = pack(Xs, rng.normal(size=(80, 2)) + 1.0, (Xs[:, 0] > 0).astype(int))
+    >>> model = make_da_pipeline(OTDomainAdapter(), LogisticRegression()).fit(X, y)
+    >>> 0.0 <= ImportanceWeightedScorer()(model, X, y) <= 1.0
+    True
     """
 
     def __init__(self, score_func=accuracy_score, domain_classifier=None):
@@ -135,6 +148,19 @@ class CircularValidationScorer(_DomainAwareScorer):
     ----------
     score_func : callable, default=accuracy_score
         ``score_func(y_true, y_pred)``, greater is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skot import OTDomainAdapter, make_da_pipeline, pack
+    >>> from skot.model_selection import CircularValidationScorer
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = rng.normal(size=(80, 2))
+    >>> X, y, _ = pack(Xs, Xs + 2.0, (Xs[:, 0] > 0).astype(int))
+    >>> model = make_da_pipeline(OTDomainAdapter(), LogisticRegression()).fit(X, y)
+    >>> CircularValidationScorer()(model, X, y) > 0.9
+    True
     """
 
     def __init__(self, score_func=accuracy_score):

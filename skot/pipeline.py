@@ -55,6 +55,16 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
     classes_ : ndarray
         Of the fitted classifier, when it has them.
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skot import SourceOnlyEstimator
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [11.0]])
+    >>> y = np.array([0, 0, 1, 1, -1, -1])          # the last two rows are target rows
+    >>> SourceOnlyEstimator(LogisticRegression()).fit(X, y).estimator_.n_features_in_
+    1
     """
 
     __metadata_request__fit = {"sample_domain": True}

@@ -75,6 +75,18 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     backend_ : str
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot import WassersteinBarycenter
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 4.0])
+    >>> batch = np.repeat([0, 1], 100)
+    >>> bary = WassersteinBarycenter(n_support=100, random_state=0).fit(X, sample_domain=batch)
+    >>> np.round(bary.support_.mean(axis=0)).tolist()     # halfway between the batches
+    [2.0, 2.0]
+    >>> Z = bary.transform(X, sample_domain=batch)           # each batch onto the barycenter
     """
 
     _parameter_constraints = {

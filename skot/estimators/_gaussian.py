@@ -57,6 +57,16 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         1: the map is in closed form.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot import GaussianBuresMap
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 2)) @ [[2.0, 0.0], [1.0, 0.5]] + 3.0
+    >>> Z = GaussianBuresMap().fit_transform(X)     # no target rows: onto N(0, I)
+    >>> np.round(np.cov(Z.T, bias=True), 4).tolist(), bool(np.allclose(Z.mean(axis=0), 0.0))
+    ([[1.0, 0.0], [0.0, 1.0]], True)
     """
 
     _parameter_constraints = {

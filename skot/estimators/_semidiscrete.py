@@ -62,6 +62,16 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     backend_ : str
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot import SemiDiscreteMap
+    >>> rng = np.random.default_rng(0)
+    >>> samples, points = rng.uniform(size=(20000, 2)), rng.uniform(size=(5, 2))
+    >>> cells = SemiDiscreteMap(target=points, tol=1e-3).fit(samples).predict(samples)
+    >>> np.round(np.bincount(cells) / len(samples), 3)        # equal masses by default
+    array([0.2, 0.2, 0.2, 0.2, 0.2])
     """
 
     _parameter_constraints = {

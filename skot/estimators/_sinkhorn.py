@@ -79,6 +79,18 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         L1 error of the plan's target marginal (its source marginal is exact).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot import SinkhornTransport, pack
+    >>> rng = np.random.default_rng(0)
+    >>> X, _, domain = pack(rng.normal(size=(100, 2)), rng.normal(size=(80, 2)) + 5.0)
+    >>> ot = SinkhornTransport(reg=0.01).fit(X, sample_domain=domain)
+    >>> bool(np.allclose(ot.transform(X[:100]).mean(axis=0), X[100:].mean(axis=0), atol=0.05))
+    True
+    >>> ot.transport_plan().shape
+    (100, 80)
     """
 
     _parameter_constraints = {
