@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import validate_data
 
+from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import BACKENDS, METRICS, get_geometry, pairwise_cost, resolve_backend
 from ..solvers import (
@@ -269,6 +270,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         X, domains = self._fit(X, y, sample_domain, sample_weight)
         return self._adapt(X, domains)
 
+    @accepts_dask_arrays
     def transform(self, X, sample_domain=None):
         """Adapt rows; without ``sample_domain`` they are target data (predict time).
 

@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import BACKENDS, get_geometry, resolve_backend
 from ..solvers import (
@@ -226,6 +227,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         X, domains = self._fit(X, y, sample_domain, sample_weight)
         return self._map_domains(X, domains)
 
+    @accepts_dask_arrays
     def transform(self, X, sample_domain=None):
         """Map each row onto the barycenter by its domain's map.
 

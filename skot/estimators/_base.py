@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import resolve_backend
 
@@ -128,6 +129,7 @@ class DomainTransformerMixin:
         X, domains = self._fit(X, y, sample_domain, sample_weight)
         return self._map_source_rows(X, domains)
 
+    @accepts_dask_arrays
     def transform(self, X, sample_domain=None):
         """The map at the rows of ``X`` (source rows only if ``sample_domain`` is given).
 

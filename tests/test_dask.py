@@ -1,0 +1,97 @@
+"""Dask: model selection on a local cluster, and transform of dask arrays block by block."""
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+
+from skot import OTDomainAdapter, SinkhornTransport, WassersteinBarycenter, make_da_pipeline, pack
+from skot.model_selection import CircularValidationScorer, SourceTargetShuffleSplit
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+joblib = pytest.importorskip("joblib")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes with one thread each (and one numba thread each: 2 cores)."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def shifted(n=80, seed=0):
+    rng = np.random.default_rng(seed)
+    source = rng.normal(size=(n, 2))
+    labels = (source[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
+    return pack(source, rng.normal(size=(n, 2)) @ [[1.0, 0.3], [0.0, 0.8]] + [2.0, 1.0], labels)
+
+
+def test_grid_search_on_a_local_cluster_matches_one_process(client):
+    X, y, _ = shifted()
+    copies = [X.copy(), y.copy()]
+
+    def search(n_jobs):
+        return GridSearchCV(make_da_pipeline(OTDomainAdapter(), LogisticRegression()),
+                            {"otdomainadapter__reg": [0.03, 0.3, 3.0]}, scoring=CircularValidationScorer(),
+                            cv=SourceTargetShuffleSplit(n_splits=3, test_size=0.5, random_state=0), n_jobs=n_jobs)
+
+    local = search(1).fit(X, y)
+    with joblib.parallel_backend("dask"):
+        remote = search(-1).fit(X, y)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(remote.cv_results_["split0_test_score"], local.cv_results_["split0_test_score"],
+                               rtol=1e-12)
+    for before, after in zip(copies, (X, y)):
+        np.testing.assert_array_equal(before, after)
+    assert sklearn.get_config()["enable_metadata_routing"] is False
+
+
+def test_transform_of_a_dask_array_runs_block_by_block(client):
+    X, y, domain = shifted()
+    rng = np.random.default_rng(1)
+    new = rng.normal(size=(1000, 2))
+    lazy = da.from_array(new, chunks=(250, 2))
+    ot = SinkhornTransport(reg=0.05).fit(X, sample_domain=domain)
+    mapped = ot.transform(lazy)
+    assert isinstance(mapped, da.Array) and mapped.chunks == lazy.chunks
+    # The fitted estimator is one key of the graph, shipped once, not once per block.
+    assert len(dict(mapped.__dask_graph__())) == 2 * lazy.numblocks[0] + 1  # blocks in, blocks out, model
+    np.testing.assert_allclose(mapped.compute(), ot.transform(new), rtol=1e-12, atol=1e-12)
+    # With sample_domain (NumPy or dask), source rows are mapped and target rows kept.
+    adapter = OTDomainAdapter().fit(X, y)
+    lazy_X = da.from_array(X, chunks=(45, 2))
+    expected = adapter.transform(X, sample_domain=domain)
+    np.testing.assert_allclose(adapter.transform(lazy_X, sample_domain=domain).compute(), expected, atol=1e-12)
+    lazy_domain = da.from_array(domain, chunks=60)
+    np.testing.assert_allclose(adapter.transform(lazy_X, sample_domain=lazy_domain).compute(), expected, atol=1e-12)
+    bary = WassersteinBarycenter(n_support=30, random_state=0).fit(X, sample_domain=domain)
+    np.testing.assert_allclose(bary.transform(lazy_X, sample_domain=domain).compute(),
+                               bary.transform(X, sample_domain=domain), atol=1e-12)
+
+
+def test_numba_threads_are_capped_to_the_worker_share(monkeypatch):
+    import numba
+
+    from skot.estimators import _dask
+
+    class Worker:  # what distributed.get_worker() returns inside a task, reduced to what is read
+        class state:
+            nthreads = 2
+
+    configured = numba.config.NUMBA_NUM_THREADS
+    before = numba.get_num_threads()
+    monkeypatch.setattr(distributed, "get_worker", lambda: Worker)
+    with _dask.worker_thread_share():
+        inside = numba.get_num_threads()
+    assert inside == max(1, configured // 2)
+    assert numba.get_num_threads() == before
+    monkeypatch.undo()
+    with _dask.worker_thread_share():  # outside a worker: unchanged
+        assert numba.get_num_threads() == before
