@@ -6,7 +6,7 @@ import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
-from skot import OTDomainAdapter, SinkhornTransport, WassersteinBarycenter, make_da_pipeline, pack
+from skot import GaussianBuresMap, OTDomainAdapter, SinkhornTransport, WassersteinBarycenter, make_da_pipeline, pack
 from skot.model_selection import CircularValidationScorer, SourceTargetShuffleSplit
 
 da = pytest.importorskip("dask.array")
@@ -95,3 +95,33 @@ def test_numba_threads_are_capped_to_the_worker_share(monkeypatch):
     monkeypatch.undo()
     with _dask.worker_thread_share():  # outside a worker: unchanged
         assert numba.get_num_threads() == before
+
+
+def test_sinkhorn_on_dask_arrays_matches_the_in_memory_fit(client):
+    """Source and target rows in 4 blocks each on the workers: the same potentials."""
+    rng = np.random.default_rng(2)
+    X, _, domain = pack(rng.normal(size=(400, 2)), rng.normal(size=(360, 2)) * 0.7 + 1.0)
+    lazy = da.from_array(X, chunks=((100,) * 4 + (90,) * 4, 2))
+    reference = SinkhornTransport(reg=0.05, tol=1e-12).fit(X, sample_domain=domain)
+    distributed_fit = SinkhornTransport(reg=0.05, tol=1e-12).fit(lazy, sample_domain=domain)
+    assert distributed_fit.backend_ == "dask"
+    np.testing.assert_allclose(distributed_fit.potential_source_, reference.potential_source_, atol=1e-8)
+    np.testing.assert_allclose(distributed_fit.potential_target_, reference.potential_target_, atol=1e-8)
+    assert distributed_fit.transport_cost_ == pytest.approx(reference.transport_cost_, rel=1e-10)
+    assert distributed_fit.cost_scale_ == pytest.approx(reference.cost_scale_, rel=1e-12)
+    mapped = distributed_fit.fit_transform(lazy, sample_domain=domain)
+    assert isinstance(mapped, da.Array)
+    np.testing.assert_allclose(mapped.compute(), reference.fit_transform(X, sample_domain=domain), atol=1e-10)
+
+
+def test_dask_fit_input_checks(client):
+    X, _, domain = shifted()
+    lazy = da.from_array(X, chunks=(40, 2))
+    # Estimators without a block geometry load the array: the same fit as in memory.
+    np.testing.assert_allclose(GaussianBuresMap().fit(lazy, sample_domain=domain).coef_,
+                               GaussianBuresMap().fit(X, sample_domain=domain).coef_, rtol=1e-12)
+    bad = da.from_array(np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), chunks=(40, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        SinkhornTransport().fit(bad, sample_domain=domain)
+    with pytest.raises(ValueError, match="median"):
+        SinkhornTransport(cost_scale="median").fit(lazy, sample_domain=domain)

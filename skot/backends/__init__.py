@@ -11,7 +11,7 @@ from ._numpy import DenseGeometry
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "get_geometry", "optimal_assignment", "pairwise_cost", "resolve_backend", "softmax_hessian"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "get_geometry", "is_dask_array", "optimal_assignment", "pairwise_cost", "resolve_backend", "softmax_hessian"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):
@@ -32,11 +32,26 @@ def resolve_backend(backend, metric="sqeuclidean"):
     return backend
 
 
+def is_dask_array(array):
+    """Whether ``array`` is a dask array (without importing dask when nothing loaded it)."""
+    import sys
+
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(array, module.Array)
+
+
 def get_geometry(backend, x, y, metric):
     """Geometry of ``x`` and ``y`` under ``metric`` for a resolved ``backend`` name.
 
     A callable metric cannot run inside compiled kernels: it always gets the dense geometry.
+    A dask array of rows gets the block geometry; in-memory arrays fitted with it, numba's.
     """
-    if backend == "numba" and not callable(metric):
+    if is_dask_array(x):
+        if callable(metric):
+            raise ValueError("Dask arrays need a named metric, not a callable.")
+        from ._dask import BlockGeometry
+
+        return BlockGeometry(x, y, metric)
+    if backend in ("numba", "dask") and not callable(metric):
         return OnlineGeometry(x, y, metric)
     return DenseGeometry(x, y, metric)

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
-from ..backends import resolve_backend
+from ..backends import is_dask_array, resolve_backend
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -127,6 +127,8 @@ class DomainTransformerMixin:
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
         """Fit, then map the source rows; target rows are returned as they are."""
         X, domains = self._fit(X, y, sample_domain, sample_weight)
+        if is_dask_array(X):
+            return self.transform(X, sample_domain=domains)
         return self._map_source_rows(X, domains)
 
     @accepts_dask_arrays
@@ -156,12 +158,33 @@ class DomainTransformerMixin:
     def __sklearn_is_fitted__(self):
         return hasattr(self, self._fitted_attribute)
 
+    # Estimators whose fit keeps a dask array of rows on the workers (block geometry); the
+    # others load it.
+    _fits_dask_arrays = False
+
     def _prepare_fit(self, X, y, sample_domain, sample_weight, metric="sqeuclidean"):
         """Validated parameters and X, the backend that will run, and the source/target split."""
         self._validate_params()
+        if is_dask_array(X) and not self._fits_dask_arrays:
+            X = X.compute()  # estimators without a block geometry fit in memory
+        if is_dask_array(X):
+            X = self._validate_dask_rows(X)
+            resolve_backend(self.backend, metric)
+            return X, "dask", split_source_target(X, y, sample_domain, sample_weight)
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         backend = resolve_backend(self.backend, metric)
         return X, backend, split_source_target(X, y, sample_domain, sample_weight)
+
+    def _validate_dask_rows(self, X):
+        """Checks of a dask array of rows without loading it: 2-D, float, finite (one pass)."""
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"Expected a non-empty 2-D dask array, got shape {X.shape}.")
+        if X.dtype not in FLOAT_DTYPES:
+            X = X.astype(np.float64)
+        validate_data(self, np.zeros((1, X.shape[1]), dtype=X.dtype))  # n_features_in_
+        if not bool(X.map_blocks(lambda block: np.isfinite(block).all(keepdims=True), chunks=(1, 1)).all().compute()):
+            raise ValueError("Input X contains NaN or infinity.")
+        return X
 
     def _source_rows_for_score(self, X, y, sample_domain):
         """Validated X, its domains, the source mask and uniform per-domain source weights."""

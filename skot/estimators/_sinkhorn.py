@@ -108,6 +108,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     }
 
     _fitted_attribute = "potential_target_"
+    _fits_dask_arrays = True
 
     def __init__(
         self,
@@ -164,8 +165,9 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         # Fitted attributes only once everything succeeded (an interrupted fit leaves none);
         # supports are copies, so that the model does not follow later changes to X.
         self.backend_, self.cost_scale_, self.epsilon_ = backend, cost_scale, eps
-        self.support_source_, self.weights_source_ = data.source.copy(), data.source_weights
-        self.support_target_, self.weights_target_ = data.target.copy(), data.target_weights
+        # (np.array computes a dask array's rows: the maps need them in memory, O(n + m).)
+        self.support_source_, self.weights_source_ = np.array(data.source), data.source_weights
+        self.support_target_, self.weights_target_ = np.array(data.target), data.target_weights
         self.potential_source_ = result.potential_source
         self.potential_target_ = result.potential_target
         self.n_iter_ = result.n_iter
