@@ -86,6 +86,23 @@ def hard_cell_masses(geometry, a, potential):
     return np.bincount(geometry.argmax(potential), weights=a, minlength=geometry.shape[1])
 
 
+def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
+    """The result at ``potential``: cell masses (soft at eps > 0, else hard) and objective."""
+    if eps > 0:
+        masses = geometry.soft_masses(potential + eps * np.log(b), eps, a)[0]
+    else:
+        masses = hard_cell_masses(geometry, a, potential)
+    return SemiDiscreteResult(
+        potential=potential,
+        cell_masses=masses,
+        objective=semidual_objective(geometry, a, b, potential, eps),
+        n_iter=n_iter,
+        converged=converged,
+        error=float(np.max(np.abs(masses - b) / b)),
+        smoothing=smoothing,
+    )
+
+
 def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
     """L-BFGS on the semi-dual smoothed by ``eps``; returns ``(potential, converged, iterations)``."""
     log_b = np.log(b)
@@ -128,7 +145,6 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    log_b = np.log(b)
     potential = np.zeros(len(b)) if init is None else np.array(init, dtype=np.float64)
     final = eps if eps > 0 else ANNEALING[-1] * scale
     # A warm start is already near the optimum: no annealing from a large eps.
@@ -137,19 +153,7 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     for stage_eps in schedule:
         potential, converged, iterations = _lbfgs_stage(geometry, a, b, potential, stage_eps, tol, max_iter)
         n_iter += iterations
-    if eps > 0:
-        masses = geometry.soft_masses(potential + eps * log_b, eps, a)[0]
-    else:
-        masses = hard_cell_masses(geometry, a, potential)
-    return SemiDiscreteResult(
-        potential=potential,
-        cell_masses=masses,
-        objective=semidual_objective(geometry, a, b, potential, eps),
-        n_iter=n_iter,
-        converged=converged,
-        error=float(np.max(np.abs(masses - b) / b)),
-        smoothing=final,
-    )
+    return _result(geometry, a, b, potential, eps, n_iter, converged, final)
 
 
 def _nearest_neighbour_cost(points):
@@ -275,19 +279,7 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
                 converged = stage_converged and stage <= final
                 break
             stage = max(stage / 10, final)
-    if eps > 0:
-        masses = geometry.soft_masses(potential + eps * np.log(b), eps, a)[0]
-    else:
-        masses = hard_cell_masses(geometry, a, potential)
-    return SemiDiscreteResult(
-        potential=potential,
-        cell_masses=masses,
-        objective=semidual_objective(geometry, a, b, potential, eps),
-        n_iter=n_iter,
-        converged=converged,
-        error=float(np.max(np.abs(masses - b) / b)),
-        smoothing=stage,
-    )
+    return _result(geometry, a, b, potential, eps, n_iter, converged, stage)
 
 
 def semidiscrete_stochastic(make_geometry, sampler, points, b, eps, *, scale, batch_size, n_batches, tol=None):
@@ -329,15 +321,4 @@ def semidiscrete_stochastic(make_geometry, sampler, points, b, eps, *, scale, ba
         result = semidiscrete_newton(make_geometry, samples, a, points, b, eps, scale=scale, tol=tol, init=average)
         n_iter += result.n_iter
         average = result.potential if average is None else average + (result.potential - average) / (k + 1)
-    geometry = make_geometry(samples, points)
-    masses = (geometry.soft_masses(average + eps * np.log(b), eps, a)[0] if eps > 0
-              else hard_cell_masses(geometry, a, average))
-    return SemiDiscreteResult(
-        potential=average,
-        cell_masses=masses,
-        objective=semidual_objective(geometry, a, b, average, eps),
-        n_iter=n_iter,
-        converged=result.converged,
-        error=float(np.max(np.abs(masses - b) / b)),
-        smoothing=result.smoothing,
-    )
+    return _result(make_geometry(samples, points), a, b, average, eps, n_iter, result.converged, result.smoothing)
