@@ -4,10 +4,23 @@ import numpy as np
 import pytest
 import sklearn
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_validate
 
-from skot import GaussianBuresMap, OTDomainAdapter, SinkhornTransport, WassersteinBarycenter, make_da_pipeline, pack
-from skot.model_selection import CircularValidationScorer, SourceTargetShuffleSplit
+from skot import (
+    GaussianBuresMap,
+    OTDomainAdapter,
+    SemiDiscreteMap,
+    SinkhornTransport,
+    WassersteinBarycenter,
+    make_da_pipeline,
+    pack,
+)
+from skot.model_selection import (
+    CircularValidationScorer,
+    ImportanceWeightedScorer,
+    PredictionEntropyScorer,
+    SourceTargetShuffleSplit,
+)
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -125,3 +138,29 @@ def test_dask_fit_input_checks(client):
         SinkhornTransport().fit(bad, sample_domain=domain)
     with pytest.raises(ValueError, match="median"):
         SinkhornTransport(cost_scale="median").fit(lazy, sample_domain=domain)
+
+
+@pytest.mark.parametrize("model", [
+    SinkhornTransport(n_target_samples=100, random_state=0),
+    GaussianBuresMap(),
+    SemiDiscreteMap(target=5, random_state=0),
+    make_da_pipeline(WassersteinBarycenter(n_support=30, random_state=0), LogisticRegression()),
+    make_da_pipeline(OTDomainAdapter("exact"), LogisticRegression()),
+    make_da_pipeline(OTDomainAdapter("gaussian"), LogisticRegression()),
+], ids=lambda model: type(model).__name__ if not hasattr(model, "steps") else model.steps[0][0])
+def test_every_estimator_cross_validates_on_the_cluster(client, model):
+    X, y, domain = shifted(n=60)
+    if hasattr(model, "steps"):
+        scoring = {"entropy": PredictionEntropyScorer(), "iw": ImportanceWeightedScorer(),
+                   "circular": CircularValidationScorer()}
+        target = y
+    else:  # the estimators' own score, on source rows only
+        scoring, target = None, None
+        X = X[domain >= 0]
+    cv = SourceTargetShuffleSplit(n_splits=2, test_size=0.5, random_state=0) if target is not None else 2
+    local = cross_validate(model, X, target, scoring=scoring, cv=cv, n_jobs=1, error_score="raise")
+    with joblib.parallel_backend("dask"):
+        remote = cross_validate(model, X, target, scoring=scoring, cv=cv, n_jobs=-1, error_score="raise")
+    for key in local:
+        if key.startswith("test_"):
+            np.testing.assert_allclose(remote[key], local[key], rtol=1e-10)
