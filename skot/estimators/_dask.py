@@ -1,12 +1,13 @@
 """Dask arrays in ``transform``: block by block on the workers, the model sent once."""
 
 import functools
-import sys
 from contextlib import contextmanager
 
 import numba
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
+
+from ..backends import is_dask_array
 
 
 def accepts_dask_arrays(transform):
@@ -20,8 +21,7 @@ def accepts_dask_arrays(transform):
 
     @functools.wraps(transform)
     def wrapper(self, X, sample_domain=None):
-        dask_array = sys.modules.get("dask.array")
-        if dask_array is None or not isinstance(X, dask_array.Array):
+        if not is_dask_array(X):
             return transform(self, X, sample_domain=sample_domain)
         return _blockwise(self, X, sample_domain)
 
