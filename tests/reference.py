@@ -16,3 +16,26 @@ def textbook_sinkhorn(cost, a, b, eps, n_iter=20000, tol=1e-15):
         v = v_new
     u = a / (kernel @ v)
     return u[:, None] * kernel * v[None, :]
+
+
+def textbook_semidual_sgd(samples, points, b, batch_size, schedule):
+    """Averaged SGD on the semi-dual written out with dense costs (Genans et al. 2025, Alg. 1).
+
+    ``schedule = (lr0, alpha, eps0, beta, eps_min, burn_in)``; one step per batch of
+    consecutive rows. Returns (last iterate, average of the iterates after step burn_in).
+    """
+    from scipy.special import softmax
+
+    lr0, alpha, eps0, beta, eps_min, burn_in = schedule
+    cost = ((samples[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+    g, iterates = np.zeros(len(b)), []
+    for t, start in enumerate(range(0, len(samples), batch_size), start=1):
+        scores = g - cost[start:start + batch_size]
+        eps = max(eps_min, eps0 / t ** beta)
+        if eps > 0:
+            weights = softmax(scores / eps + np.log(b), axis=1)
+        else:
+            weights = np.eye(len(b))[np.argmax(scores, axis=1)]
+        g = g - lr0 / t ** alpha * (weights.mean(axis=0) - b)
+        iterates.append(g)
+    return g, np.mean(iterates[int(burn_in):], axis=0)

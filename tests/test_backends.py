@@ -128,3 +128,15 @@ def test_auction_assignment_is_optimal(rng, n):
     rows, cols = linear_sum_assignment(cost)
     assert cost[np.arange(n), assignment].sum() == pytest.approx(cost[rows, cols].sum(), rel=1e-12, abs=1e-12)
     np.testing.assert_array_equal(optimal_assignment(np.ones((4, 4))), np.arange(4))
+
+
+def test_high_dimensional_argmax_and_mean_from_blas_products_match_dense(rng):
+    """d >= 16: cells from BLAS products |y|^2 - 2 <x, y>, the mean cost in closed form."""
+    x, y = rng.normal(size=(3000, 20)) + 1e3, rng.normal(size=(40, 20)) + 1e3  # far from 0: cancellation
+    online, dense = OnlineGeometry(x, y, "sqeuclidean"), DenseGeometry(x, y, "sqeuclidean")
+    h = rng.normal(size=40)
+    np.testing.assert_array_equal(online.argmax(h), dense.argmax(h))
+    a, b = rng.uniform(size=3000), rng.uniform(size=40)
+    a, b = a / a.sum(), b / b.sum()
+    assert online.cost_statistic("mean", a, b) == pytest.approx(dense.cost_statistic("mean", a, b), rel=1e-12)
+

@@ -7,8 +7,10 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from skot import SemiDiscreteMap, pack
-from skot.backends import OnlineGeometry, optimal_assignment, pairwise_cost
-from skot.solvers import hard_cell_masses
+from skot.backends import OnlineGeometry, optimal_assignment, pairwise_cost, semidual_sgd
+from skot.solvers import hard_cell_masses, semidiscrete_sgd
+
+from .reference import textbook_semidual_sgd
 
 
 def test_cell_masses_hold_on_fresh_samples():
@@ -151,9 +153,58 @@ def test_partial_fit_averages_batches_below_one_batch_noise():
         streamed.partial_fit(rng.uniform(size=(10, 3)))
 
 
-def test_stochastic_solver_takes_a_sampler():
-    from skot.solvers import semidiscrete_stochastic
+@pytest.mark.parametrize("eps0", [0.0, 0.05])
+def test_sgd_kernel_follows_the_textbook_recursion(eps0):
+    """Backend SGD (BLAS products, chunks of 3 batches, a short last batch) = dense recursion."""
+    rng = np.random.default_rng(10)
+    samples, points = rng.normal(size=(1000, 20)), rng.normal(size=(7, 20))
+    b = rng.uniform(0.5, 1.5, 7)
+    b /= b.sum()
+    schedule = (3.0, 2 / 3, eps0, 0.5, 0.0, 5.0)
+    potential, average = np.zeros(7), np.zeros(7)
+    chunks = (samples[start:start + 96] for start in range(0, 1000, 96))  # 3 batches of 32 per chunk
+    step = semidual_sgd(chunks, points, b, potential, average, 0, 32, schedule)
+    expected_last, expected_average = textbook_semidual_sgd(samples, points, b, 32, schedule)
+    assert step == 32  # 31 full batches and one of 8 draws
+    np.testing.assert_allclose(potential, expected_last, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(average, expected_average, rtol=1e-10, atol=1e-12)
 
+
+def test_sgd_fit_holds_the_cell_masses_on_fresh_samples():
+    """One pass over 2e5 draws: the acceptance problem's accuracy, at the cost of one pass."""
+    rng = np.random.default_rng(0)
+    source = rng.uniform(size=(200_000, 2))
+    points = rng.uniform(size=(30, 2))
+    weights = rng.uniform(0.5, 1.5, 30)
+    X, _, sd = pack(source, points)
+    est = SemiDiscreteMap(solver="sgd", random_state=0).fit(
+        X, sample_domain=sd, sample_weight=np.r_[np.ones(len(source)), weights])
+    assert est.n_iter_ == 200_000 // 32  # one step per 32 draws
+    fresh = rng.uniform(size=(200_000, 2))
+    masses = np.bincount(est.predict(fresh), minlength=30) / len(fresh)
+    relative = np.abs(masses - est.target_weights_) / est.target_weights_
+    assert relative.mean() < 0.03 and relative.max() < 0.08
+    # The fit's labels and masses are the fitted cells of the source rows.
+    np.testing.assert_array_equal(est.labels_[:len(source)], est.predict(source))
+    np.testing.assert_allclose(est.cell_masses_, np.bincount(est.labels_[:len(source)], minlength=30) / len(source))
+    # SGD and Newton find the same cells up to sampling error.
+    newton = SemiDiscreteMap(tol=1e-3).fit(X, sample_domain=sd, sample_weight=np.r_[np.ones(len(source)), weights])
+    assert np.mean(est.predict(fresh) == newton.predict(fresh)) > 0.97
+
+
+def test_sgd_resamples_weighted_samples():
+    """Zero weight on the left half: the cells split the right half's mass equally."""
+    rng = np.random.default_rng(11)
+    source, points = rng.uniform(size=(100_000, 2)), rng.uniform(size=(10, 2))
+    est = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(
+        source, sample_weight=(source[:, 0] > 0.5).astype(float))
+    fresh = rng.uniform(size=(100_000, 2))
+    fresh[:, 0] = 0.5 + fresh[:, 0] / 2
+    masses = np.bincount(est.predict(fresh), minlength=10) / len(fresh)
+    assert np.max(np.abs(masses * 10 - 1)) < 0.1
+
+
+def test_sgd_takes_a_sampler_and_more_draws_help():
     rng = np.random.default_rng(8)
     points, b = rng.uniform(size=(50, 2)), np.full(50, 1 / 50)
 
@@ -162,12 +213,34 @@ def test_stochastic_solver_takes_a_sampler():
 
     errors = []
     fresh = rng.uniform(size=(200_000, 2))
-    for n_batches in (1, 6):
-        result = semidiscrete_stochastic(make_geometry, lambda k: rng.uniform(size=(k, 2)), points, b, 0.0,
-                                         scale=1 / 3, batch_size=5000, n_batches=n_batches)
+    for n_steps in (200, 3200):
+        result, state = semidiscrete_sgd(make_geometry, lambda k: rng.uniform(size=(k, 2)), points, b, 0.0,
+                                         scale=1 / 3, n_steps=n_steps)
+        assert state.step == result.n_iter == n_steps
         counts = np.bincount(make_geometry(fresh, points).argmax(result.potential), minlength=50) / len(fresh)
         errors.append(np.mean(np.abs(counts / b - 1)))
-    assert errors[1] < 0.6 * errors[0]
+    assert errors[1] < 0.5 * errors[0]
+    with pytest.raises(ValueError, match="n_steps"):
+        semidiscrete_sgd(make_geometry, lambda k: rng.uniform(size=(k, 2)), points, b, 0.0, scale=1 / 3)
+
+
+def test_sgd_partial_fit_continues_the_stream():
+    rng = np.random.default_rng(12)
+    points = rng.uniform(size=(100, 2))
+    fresh = rng.uniform(size=(400_000, 2))
+    single = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(rng.uniform(size=(10_000, 2)))
+    streamed = SemiDiscreteMap(target=points, solver="sgd", random_state=0)
+    for _ in range(8):
+        streamed.partial_fit(rng.uniform(size=(10_000, 2)))
+    assert streamed.n_batches_ == 8 and streamed.n_iter_ == 8 * 313  # 312 batches of 32 and one of 16 per call
+    assert fresh_mass_error(streamed, fresh) < 0.6 * fresh_mass_error(single, fresh)
+    # A Newton fit followed by SGD batches: the stream resumes from the fitted cells.
+    resumed = SemiDiscreteMap(target=points, random_state=0).fit(rng.uniform(size=(10_000, 2)))
+    before = fresh_mass_error(resumed, fresh)
+    resumed.set_params(solver="sgd")
+    for _ in range(4):
+        resumed.partial_fit(rng.uniform(size=(10_000, 2)))
+    assert fresh_mass_error(resumed, fresh) < before
 
 
 def test_partial_fit_learns_points_online():
@@ -177,3 +250,17 @@ def test_partial_fit_learns_points_online():
     for _ in range(10):
         model.partial_fit(centres[rng.integers(0, 4, 2000)] + 0.3 * rng.normal(size=(2000, 2)))
     np.testing.assert_allclose(np.sort(model.target_points_.round(0), axis=0), np.sort(centres, axis=0), atol=0.5)
+
+
+def test_sgd_answer_depends_on_the_measure_not_on_the_rows_order():
+    """Shuffled rows, or a row repeated instead of weighted by 2: the same stream, the same cells."""
+    rng = np.random.default_rng(13)
+    source, points = rng.normal(size=(3000, 3)), rng.normal(size=(12, 3))
+    reference = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(source)
+    shuffled = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(source[rng.permutation(3000)])
+    np.testing.assert_array_equal(shuffled.potential_, reference.potential_)
+    weights = np.r_[2.0, np.ones(2999)]
+    weighted = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(source, sample_weight=weights)
+    repeated = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(np.vstack([source[:1], source]))
+    np.testing.assert_allclose(weighted.potential_, repeated.potential_, rtol=1e-12)
+    assert not np.allclose(weighted.potential_, reference.potential_)

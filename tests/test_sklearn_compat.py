@@ -18,7 +18,7 @@ from skot import (
 )
 
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
-              WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(),
+              WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(), SemiDiscreteMap(solver="sgd"),
               OTDomainAdapter(), OTDomainAdapter("exact"),
               SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge())]
 

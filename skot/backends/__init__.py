@@ -6,12 +6,12 @@ compiled parallel kernels (O(n + m) memory) and is the default on CPU.
 
 from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
-from ._numba import OnlineGeometry, optimal_assignment, softmax_hessian
+from ._numba import OnlineGeometry, duplicate_groups, optimal_assignment, semidual_sgd, softmax_hessian
 from ._numpy import DenseGeometry
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "get_geometry", "is_dask_array", "optimal_assignment", "pairwise_cost", "resolve_backend", "softmax_hessian"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):

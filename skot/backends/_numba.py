@@ -12,14 +12,20 @@ vectors (see :func:`_cosine_embedding`).
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
+from threadpoolctl import threadpool_limits
+from numba import get_num_threads, njit, prange
 
 from ._base import Geometry
 from ._costs import far_point_assignment, median_cost
 
 CUTOFF = 60.0
+# Squared Euclidean reductions of points with at least GEMM_MIN_DIM coordinates use BLAS
+# products |x - y|^2 = |x|^2 + |y|^2 - 2 <x, y>, PRODUCT_CHUNK rows at a time.
+GEMM_MIN_DIM = 16
+PRODUCT_CHUNK = 1024
 SHIFT_SPAN = 20.0
 FASTMATH = {"reassoc", "contract", "nsz"}
 
@@ -305,9 +311,10 @@ class OnlineGeometry(Geometry):
         super().__init__(x, y, metric)
         if metric == "cosine":
             x, y = _cosine_embedding(x, 0), _cosine_embedding(y, 1)
-        # Rows of one side and the other side transposed, so kernels vectorise along it.
+        # Rows of one side and the other side transposed, so kernels vectorise along it; the
+        # transposes are made on first use (a semi-discrete fit never needs the samples').
         self._rows = (np.ascontiguousarray(y), np.ascontiguousarray(x))
-        self._columns = (np.ascontiguousarray(x.T), np.ascontiguousarray(y.T))
+        self._columns = [None, None]
         self._root = metric == "euclidean"
         self._half = metric == "cosine"
         # Last (h, eps, result) of softmin along each axis, to skip the maximum pass.
@@ -315,7 +322,10 @@ class OnlineGeometry(Geometry):
 
     def _oriented(self, axis):
         """(row points, transposed column points) for a reduction along ``axis``."""
-        return (self._rows[1], self._columns[1]) if axis == 1 else (self._rows[0], self._columns[0])
+        side = 1 if axis == 1 else 0
+        if self._columns[side] is None:
+            self._columns[side] = np.ascontiguousarray(self._rows[1 - side].T)
+        return self._rows[side], self._columns[side]
 
     def softmin(self, h, eps, axis):
         """Two-pass kernel, or one pass when the last call on this axis bounds the maximum.
@@ -361,9 +371,15 @@ class OnlineGeometry(Geometry):
         return np.take_along_axis(out, np.argsort(rng.uniform(size=out.shape), axis=1), axis=1)
 
     def argmax(self, h):
-        rows, cols = self._oriented(1)
+        rows, points = self._rows[1], self._rows[0]
         out = np.empty(rows.shape[0], dtype=np.intp)
-        argmax_kernel(rows, cols, _float64(h), self._root, self._half, out)
+        if self.metric == "sqeuclidean" and rows.shape[1] >= GEMM_MIN_DIM:
+            # argmax_j h_j - |x_i - y_j|^2 = argmax_j (h_j - |y_j|^2) + 2 <x_i, y_j>: BLAS products.
+            offset = _float64(h) - np.einsum("ij,ij->i", points, points, dtype=np.float64)
+            _for_row_products(rows, points, lambda start, products: argmax_products_kernel(
+                products, offset, out[start:start + len(products)]))
+            return out
+        argmax_kernel(rows, self._oriented(1)[1], _float64(h), self._root, self._half, out)
         return out
 
     def soft_masses(self, h, eps, weights, n_largest=0):
@@ -398,6 +414,8 @@ class OnlineGeometry(Geometry):
             return median_cost(self.x, self.y, a, b, self.metric)
         if kind not in ("mean", "max"):
             raise ValueError(f"Unknown cost statistic {kind!r}.")
+        if kind == "mean" and self.metric == "sqeuclidean":
+            return _mean_squared_distance(self.x, self.y, a, b)
         rows, cols = self._oriented(1)
         mean_rows, max_rows = np.empty(self.shape[0]), np.empty(self.shape[0])
         cost_moments_kernel(rows, cols, _float64(a), _float64(b), self._root, self._half, mean_rows, max_rows)
@@ -406,6 +424,180 @@ class OnlineGeometry(Geometry):
 
 def _float64(array):
     return np.ascontiguousarray(array, dtype=np.float64)
+
+
+@njit(parallel=True, cache=True)
+def _weighted_squared_deviation(x, centre, weights):
+    """sum_i w_i |x_i - centre|^2."""
+    total = 0.0
+    for i in prange(x.shape[0]):
+        row = 0.0
+        for k in range(x.shape[1]):
+            diff = x[i, k] - centre[k]
+            row += diff * diff
+        total += weights[i] * row
+    return total
+
+
+def _mean_squared_distance(x, y, a, b):
+    """sum_ij a_i b_j |x_i - y_j|^2 = sum_i a_i |x_i - mu|^2 + sum_j b_j |y_j - mu|^2, mu = a^T x.
+
+    O((n + m) d); centring on mu first avoids the cancellation of |x|^2 + |y|^2 - 2 <x, y>.
+    """
+    a, b = _float64(a), _float64(b)
+    mu = _float64(a @ x)
+    return _weighted_squared_deviation(x, mu, a) + _weighted_squared_deviation(y, mu, b)
+
+
+def _for_row_products(x, y, reduce_chunk):
+    """Call ``reduce_chunk(start, x[start:start + k] @ y.T)`` over chunks of k = PRODUCT_CHUNK rows.
+
+    The rows are split between numba's number of threads, each with one BLAS thread and
+    one reused (k, m) buffer (fresh pages of a large array cost more than the product);
+    ``reduce_chunk`` must release the GIL (a ``nogil`` kernel) for the threads to overlap.
+    """
+    y = _float64(y)
+    n_threads = max(1, min(get_num_threads(), -(-x.shape[0] // PRODUCT_CHUNK)))
+    bounds = np.linspace(0, x.shape[0], n_threads + 1).astype(int)
+
+    def run(first, last):
+        out = np.empty((min(PRODUCT_CHUNK, last - first), y.shape[0]))
+        for start in range(first, last, PRODUCT_CHUNK):
+            rows = _float64(x[start:min(start + PRODUCT_CHUNK, last)])
+            reduce_chunk(start, np.matmul(rows, y.T, out=out[:len(rows)]))
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_threads) as pool:
+        for future in [pool.submit(run, bounds[k], bounds[k + 1]) for k in range(n_threads)]:
+            future.result()
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def argmax_products_kernel(products, offset, out):
+    """out_i = argmax_j offset_j + 2 products_ij (first on ties)."""
+    for i in range(products.shape[0]):
+        top = -np.inf
+        for j in range(products.shape[1]):
+            top = max(top, offset[j] + 2.0 * products[i, j])
+        chosen = 0
+        for j in range(products.shape[1]):
+            if offset[j] + 2.0 * products[i, j] == top:
+                chosen = j
+                break
+        out[i] = chosen
+
+
+@njit(cache=True)
+def _duplicate_groups_kernel(x, order, first, group):
+    """Along ``order``: group index of each row (consecutive equal rows share one), and the
+    position in ``order`` of each group's first row; returns the number of groups."""
+    count = 0
+    for k in range(order.shape[0]):
+        same = k > 0
+        if same:
+            for c in range(x.shape[1]):
+                if x[order[k], c] != x[order[k - 1], c]:
+                    same = False
+                    break
+        if not same:
+            first[count] = k
+            count += 1
+        group[k] = count - 1
+    return count
+
+
+def duplicate_groups(x, order):
+    """(first, group): consecutive equal rows of ``x`` along ``order`` form one group."""
+    first = np.empty(len(order), dtype=np.int64)
+    group = np.empty(len(order), dtype=np.int64)
+    count = _duplicate_groups_kernel(np.ascontiguousarray(x), np.asarray(order, dtype=np.int64), first, group)
+    return first[:count], group
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _add_cell_weights(products, i, offset, potential, log_b, eps, row, weights):
+    """weights_j += softmax_j((g_j - c_ij) / eps + log b_j), or 1 for the hard cell at eps = 0."""
+    top = -np.inf
+    for j in range(row.shape[0]):
+        value = potential[j] + offset[j] + 2.0 * products[i, j]
+        row[j] = value
+        top = max(top, value)
+    if eps > 0:
+        inv_eps = 1.0 / eps
+        total = 0.0
+        for j in range(row.shape[0]):
+            weight = _exp_nonpositive(max((row[j] - top) * inv_eps + log_b[j], -CUTOFF))
+            row[j] = weight
+            total += weight
+        inv_total = 1.0 / total
+        for j in range(row.shape[0]):
+            weights[j] += row[j] * inv_total
+        return
+    for j in range(row.shape[0]):
+        if row[j] == top:
+            weights[j] += 1.0
+            return
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def semidual_sgd_kernel(products, offset, b, log_b, potential, average, step, batch_size, schedule):
+    """Averaged SGD steps on the semi-dual, one per ``batch_size`` rows of ``products`` (the last may be short).
+
+    Step t: eps_t = max(eps_min, eps0 t^-beta), g <- g - lr0 t^-alpha (mean_rows w - b) with w
+    the (soft) cell weights of each row, average <- average + (g - average) / t.
+    ``schedule = (lr0, alpha, eps0, beta, eps_min, t0)``: the average is over the iterates
+    t > t0 (the first t0 steps are a burn-in). Updates in place; returns the last t.
+    """
+    lr0, alpha, eps0, beta, eps_min, burn_in = schedule
+    m = b.shape[0]
+    row = np.empty(m)
+    weights = np.empty(m)
+    for start in range(0, products.shape[0], batch_size):
+        stop = min(start + batch_size, products.shape[0])
+        step += 1
+        eps = max(eps_min, eps0 / step ** beta)
+        weights[:] = 0.0
+        for i in range(start, stop):
+            _add_cell_weights(products, i, offset, potential, log_b, eps, row, weights)
+        rate = lr0 / step ** alpha
+        for j in range(m):
+            potential[j] -= rate * (weights[j] / (stop - start) - b[j])
+            average[j] += (potential[j] - average[j]) / max(1.0, step - burn_in)
+    return step
+
+
+def semidual_sgd(chunks, points, b, potential, average, step, batch_size, schedule):
+    """Run :func:`semidual_sgd_kernel` over an iterable of sample chunks (rows: draws).
+
+    The BLAS products of the next chunk are computed on a second thread (one BLAS thread)
+    while the compiled steps run on the current one. Updates ``potential`` and ``average``
+    in place; returns the step count.
+    """
+    points = _float64(points)
+    offset = -np.einsum("ij,ij->i", points, points)
+    b = _float64(b)
+    log_b = np.log(b)
+
+    buffers = []
+
+    def products_of(chunk, index):
+        """Products of one chunk, in buffer ``index % 2`` (the other one is being read)."""
+        if chunk is None:
+            return None
+        chunk = _float64(chunk)
+        if len(buffers) <= index % 2 or buffers[index % 2].shape[0] < len(chunk):
+            buffers[index % 2:index % 2 + 1] = [np.empty((len(chunk), len(points)))]
+        return np.matmul(chunk, points.T, out=buffers[index % 2][:len(chunk)])
+
+    chunks = iter(chunks)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+        index = 0
+        pending = pool.submit(products_of, next(chunks, None), index)
+        while (products := pending.result()) is not None:
+            index += 1
+            pending = pool.submit(products_of, next(chunks, None), index)
+            step = semidual_sgd_kernel(products, offset, b, log_b, potential, average, step, batch_size,
+                                       schedule)
+    return step
 
 
 @njit(cache=True)

@@ -10,7 +10,16 @@ from sklearn.utils.validation import check_array, validate_data
 
 from .._domain import infer_sample_domain
 from ..backends import BACKENDS, get_geometry, resolve_backend
-from ..solvers import fit_gaussian, psd_power, semidiscrete_dual, semidiscrete_newton, semidual_objective
+from ..solvers import (
+    fit_gaussian,
+    psd_power,
+    semidiscrete_dual,
+    semidiscrete_newton,
+    semidiscrete_sgd,
+    semidual_objective,
+    SGDState,
+)
+from ..solvers.semidiscrete import SGD_BATCH
 from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
 
 MAX_QUANTIZATION_ROUNDS = 30
@@ -36,9 +45,14 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     reg : float, default=0.0
         Entropic smoothing in units of the mean cost; 0 gives hard Laguerre cells.
     metric : {"sqeuclidean"}, default="sqeuclidean"
-    solver : {"auto", "newton", "lbfgs"}, default="auto"
+    solver : {"auto", "newton", "lbfgs", "sgd"}, default="auto"
         Damped Newton with the Laguerre-cell Hessian ("auto" picks it for 100 to 4000
-        target points: dense m x m Hessian) or L-BFGS; both anneal the smoothing.
+        target points: dense m x m Hessian) or L-BFGS, both annealing the smoothing and
+        solving the semi-dual of the fit samples to ``tol``; or averaged SGD, one pass
+        over the samples taken as a stream of draws (``max_iter`` and ``tol`` unused):
+        its cells are as accurate on new data as the sample size allows, at the cost of
+        one pass, where Newton costs ten or more (the choice for large samples in high
+        dimension). ``partial_fit`` continues the SGD over each new batch.
     max_iter : int, default=200
         Iterations per annealing stage.
     tol : float, default=1e-4
@@ -80,7 +94,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         "target": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "reg": [Interval(Real, 0, None, closed="left")],
         "metric": [StrOptions({"sqeuclidean"})],
-        "solver": [StrOptions({"auto", "newton", "lbfgs"})],
+        "solver": [StrOptions({"auto", "newton", "lbfgs", "sgd"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "backend": [StrOptions(set(BACKENDS))],
@@ -119,7 +133,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         result, n_iter = None, 0
         for _ in range(MAX_QUANTIZATION_ROUNDS if learn else 1):
             geometry = self._geometry(source, points, backend)
-            result = self._solve(source, a, points, b, eps, scale, backend, result)
+            result, sgd_state = self._solve(source, a, points, b, eps, scale, backend, result)
             n_iter += result.n_iter
             if not learn:
                 break
@@ -129,13 +143,15 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             if shift <= self.tol:
                 break
         if learn:
-            result = self._solve(source, a, points, b, eps, scale, backend, result)
+            result, sgd_state = self._solve(source, a, points, b, eps, scale, backend, result)
         warn_if_not_converged(self, result, self.tol)
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
         self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
         self.potential_, self.cell_masses_, self.n_iter_ = result.potential, result.cell_masses, n_iter
-        self.n_batches_ = 1
-        self.labels_ = self.predict(X)
+        self.n_batches_, self._sgd_state = 1, sgd_state
+        # The solver's cells of the samples are the labels when every row is a source sample.
+        same_rows = result.labels is not None and len(result.labels) == X.shape[0] and eps == 0
+        self.labels_ = result.labels if same_rows else self.predict(X)
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
     def _initial_points(self, source, a):
@@ -174,7 +190,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         Each batch's semi-dual is solved by Newton, warm-started from the running average
         of the batch solutions, which becomes ``potential_``: its error falls like
         sqrt(n_targets / all draws so far), with no floor set by one fixed sample (as ``fit``
-        has). Rows of X are source draws. With an integer ``target`` the points are learned
+        has). With ``solver="sgd"`` the batch continues the averaged SGD instead (one
+        step per 32 draws). Rows of X are source draws. With an integer ``target`` the points are learned
         online: each batch moves them to their cells' barycenters by a running average.
 
         Parameters
@@ -200,17 +217,27 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             learn = isinstance(self.target, Integral)
             points, b = self._initial_points(source, a) if learn else self._given_target(X)
             scale, eps = self._scale_and_eps(source, a, points, b, backend)
-            average, n_iter, n_batches = None, 0, 0
+            average, n_iter, n_batches, sgd_state = None, 0, 0, None
         else:
             backend, points, b = self.backend_, np.asarray(self.target_points_, dtype=np.float64), self.target_weights_
             scale, eps = self.cost_scale_, self.epsilon_
             average, n_iter, n_batches = self.potential_, self.n_iter_, self.n_batches_
-        # Below the batch's own sampling noise, a tighter fit only fits that noise.
-        tol = max(self.tol, min(1.0, np.sqrt(len(b) / len(source))))
-        result = semidiscrete_newton(lambda u, v: self._geometry(u, v, backend), source, a, points, b, eps,
-                                     scale=scale, max_iter=self.max_iter, tol=tol, init=average)
+            # After a Newton or L-BFGS fit, SGD resumes from its answer with small steps, as
+            # if the fit's samples had been streamed.
+            steps = len(self.labels_) // SGD_BATCH
+            sgd_state = getattr(self, "_sgd_state", None) or SGDState(average, average, steps, steps)
+        make_geometry = lambda u, v: self._geometry(u, v, backend)  # noqa: E731
         n_batches += 1
-        average = result.potential if average is None else average + (result.potential - average) / n_batches
+        if self.solver == "sgd":
+            result, sgd_state = semidiscrete_sgd(make_geometry, source, points, b, eps, scale=scale, a=a,
+                                                 state=sgd_state, random_state=self.random_state)
+            average = result.potential
+        else:
+            # Below the batch's own sampling noise, a tighter fit only fits that noise.
+            tol = max(self.tol, min(1.0, np.sqrt(len(b) / len(source))))
+            result = semidiscrete_newton(make_geometry, source, a, points, b, eps,
+                                         scale=scale, max_iter=self.max_iter, tol=tol, init=average)
+            average = result.potential if average is None else average + (result.potential - average) / n_batches
         if isinstance(self.target, Integral):
             moved = self._cell_barycenters(self._geometry(source, points, backend), source, a, points,
                                            result.potential, eps, b)
@@ -219,18 +246,25 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
         self.potential_, self.cell_masses_ = average, result.cell_masses
         self.n_iter_, self.n_batches_ = n_iter + result.n_iter, n_batches
+        self._sgd_state = sgd_state if self.solver == "sgd" else None
         self.labels_ = self.predict(X)
         return self
 
     def _solve(self, source, a, points, b, eps, scale, backend, previous):
-        """Solve the semi-dual, warm-started from a previous result (quantization rounds)."""
+        """Solve the semi-dual, warm-started from a previous result (quantization rounds).
+
+        Returns the result and, for SGD, the state that ``partial_fit`` continues from.
+        """
+        if self.solver == "sgd":
+            return semidiscrete_sgd(lambda x, y: self._geometry(x, y, backend), source, points, b, eps,
+                                    scale=scale, a=a, random_state=self.random_state)
         init = None if previous is None else previous.potential
         if self.solver == "newton" or (self.solver == "auto" and NEWTON_MIN_POINTS <= len(points) <= NEWTON_MAX_POINTS):
             return semidiscrete_newton(lambda x, y: self._geometry(x, y, backend), source, a, points, b, eps,
                                        scale=scale, max_iter=self.max_iter, tol=self.tol, init=init,
-                                       start=None if previous is None else previous.smoothing)
+                                       start=None if previous is None else previous.smoothing), None
         return semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
-                                 max_iter=self.max_iter, tol=self.tol, init=init)
+                                 max_iter=self.max_iter, tol=self.tol, init=init), None
 
     def _cell_logits(self):
         if self.epsilon_ > 0:

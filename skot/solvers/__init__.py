@@ -17,10 +17,11 @@ from .gaussian import (
 from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
 from .semidiscrete import (
     SemiDiscreteResult,
+    SGDState,
     hard_cell_masses,
     semidiscrete_dual,
     semidiscrete_newton,
-    semidiscrete_stochastic,
+    semidiscrete_sgd,
     semidual_objective,
 )
 from .sinkhorn import (
@@ -34,7 +35,7 @@ from .sinkhorn import (
 __all__ = [
     "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
-    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_stochastic", "semidual_objective",
+    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
     "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",
