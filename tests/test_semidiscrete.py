@@ -258,7 +258,8 @@ def test_sgd_answer_depends_on_the_measure_not_on_the_rows_order():
     source, points = rng.normal(size=(3000, 3)), rng.normal(size=(12, 3))
     reference = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(source)
     shuffled = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(source[rng.permutation(3000)])
-    np.testing.assert_array_equal(shuffled.potential_, reference.potential_)
+    # Equal up to the summation order of the mean cost (the step-size unit).
+    np.testing.assert_allclose(shuffled.potential_, reference.potential_, rtol=1e-12)
     weights = np.r_[2.0, np.ones(2999)]
     weighted = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(source, sample_weight=weights)
     repeated = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(np.vstack([source[:1], source]))

@@ -256,20 +256,18 @@ def plan_kernel(x, yt, hf, hg, eps, root, half, out):
 def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out):
     """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij (row sums of P * C).
 
-    Plan entries are at most 1 for normalised marginals (exponent <= 0), where the
-    vectorised exp applies; larger ones (an unconverged unbalanced plan) use ``math.exp``.
+    With top_i = max_j (hg_j - c_ij): exp((hf_i + top_i) / eps) times a vectorised sum of
+    exponents <= 0 (any plan, unconverged or unbalanced ones included).
     """
     inv_eps = 1.0 / eps
-    zero = np.zeros(yt.shape[1])
     for i in prange(x.shape[0]):
         buf = np.empty(yt.shape[1])
-        _fill_logits(x, i, yt, zero, root, half, buf)
+        top = _fill_logits(x, i, yt, hg, root, half, buf)
         total = 0.0
         for j in range(yt.shape[1]):
-            t = (hf[i] + hg[j] + buf[j]) * inv_eps
-            weight = _exp_nonpositive(max(t, -CUTOFF)) if t <= 0.0 else math.exp(t)
-            total -= weight * buf[j]
-        out[i] = total
+            weight = _exp_nonpositive(max((buf[j] - top) * inv_eps, -CUTOFF))
+            total += weight * (hg[j] - buf[j])
+        out[i] = math.exp((hf[i] + top) * inv_eps) * total
 
 
 @njit(parallel=True, cache=True)
@@ -440,13 +438,17 @@ def _weighted_squared_deviation(x, centre, weights):
 
 
 def _mean_squared_distance(x, y, a, b):
-    """sum_ij a_i b_j |x_i - y_j|^2 = sum_i a_i |x_i - mu|^2 + sum_j b_j |y_j - mu|^2, mu = a^T x.
+    """sum_ij a_i b_j |x_i - y_j|^2 = B sum_i a_i |x_i - mu|^2 + A sum_j b_j |y_j - mu|^2,
 
-    O((n + m) d); centring on mu first avoids the cancellation of |x|^2 + |y|^2 - 2 <x, y>.
+    with A = sum a, B = sum b, mu = a^T x / A (the cross term vanishes). O((n + m) d);
+    centring on mu avoids the cancellation of |x|^2 + |y|^2 - 2 <x, y>.
     """
     a, b = _float64(a), _float64(b)
-    mu = _float64(a @ x)
-    return _weighted_squared_deviation(x, mu, a) + _weighted_squared_deviation(y, mu, b)
+    total_a, total_b = a.sum(), b.sum()
+    if total_a == 0 or total_b == 0:
+        return 0.0
+    mu = _float64(a @ x / total_a)
+    return total_b * _weighted_squared_deviation(x, mu, a) + total_a * _weighted_squared_deviation(y, mu, b)
 
 
 def _for_row_products(x, y, reduce_chunk):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp, softmax
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,9 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     g = np.zeros(len(b))
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
     anderson = _Anderson(anderson_memory, a)
-    with np.errstate(over="ignore"):
+    # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
+    # calls would take the cores from the compiled kernels.
+    with np.errstate(over="ignore"), threadpool_limits(limits=1, user_api="blas"):
         for n_iter in range(1, max_iter + 1):
             g = tau * geometry.softmin(f + eps * log_a, eps, axis=0)
             if reg_m is not None:
