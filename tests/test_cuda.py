@@ -1,0 +1,75 @@
+"""Fused CUDA kernels on numba's simulator (NUMBA_ENABLE_CUDASIM=1, set in conftest) against
+the dense NumPy reference. The simulator runs each GPU thread in Python: problems stay small."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skot.backends import DenseGeometry, METRICS
+from skot.solvers import sinkhorn
+
+cuda = pytest.importorskip("numba.cuda")
+pytestmark = pytest.mark.skipif(not os.environ.get("NUMBA_ENABLE_CUDASIM") and not cuda.is_available(),
+                                reason="needs a GPU or numba's CUDA simulator")
+
+
+@pytest.fixture(scope="module")
+def geometries():
+    from skot.backends._cuda import CudaGeometry
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 3)), rng.normal(size=(45, 3)) + 0.5
+    return {metric: (CudaGeometry(x, y, metric), DenseGeometry(x, y, metric)) for metric in METRICS}
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_cuda_reductions_match_dense(geometries, metric):
+    gpu, dense = geometries[metric]
+    rng = np.random.default_rng(1)
+    for axis, size in ((1, 45), (0, 60)):
+        h = rng.normal(size=size)
+        for eps in (1.0, 0.05):
+            np.testing.assert_allclose(gpu.softmin(h, eps, axis), dense.softmin(h, eps, axis), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(gpu.barycentric_map(h, eps, axis), dense.barycentric_map(h, eps, axis),
+                                       rtol=1e-10, atol=1e-12)
+    h = rng.normal(size=45)
+    np.testing.assert_array_equal(gpu.argmax(h), dense.argmax(h))
+    hf, hg = 0.1 * rng.normal(size=60), 0.1 * rng.normal(size=45)
+    np.testing.assert_allclose(gpu.plan(hf, hg, 0.3), dense.plan(hf, hg, 0.3), rtol=1e-12)
+    assert gpu.plan_cost(hf, hg, 0.3) == pytest.approx(dense.plan_cost(hf, hg, 0.3), rel=1e-12)
+    a, b = rng.uniform(size=60), rng.uniform(size=45)
+    a, b = a / a.sum(), b / b.sum()
+    for kind in ("mean", "max", "median"):
+        assert gpu.cost_statistic(kind, a, b) == pytest.approx(dense.cost_statistic(kind, a, b), rel=1e-12)
+
+
+def test_cuda_soft_masses_and_zero_weights_match_dense(geometries):
+    gpu, dense = geometries["sqeuclidean"]
+    rng = np.random.default_rng(2)
+    h, weights = rng.normal(size=45), rng.uniform(size=60)
+    weights[:5] = 0.0
+    for computed, expected in zip(gpu.soft_masses(h, 0.2, weights), dense.soft_masses(h, 0.2, weights)):
+        np.testing.assert_allclose(computed, expected, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="largest softmax weights"):
+        gpu.soft_masses(h, 0.2, weights, n_largest=4)
+
+
+def test_sinkhorn_on_the_cuda_geometry_matches_dense():
+    from skot.backends._cuda import CudaGeometry
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(25, 2)) * 0.5
+    a, b = np.full(30, 1 / 30), np.full(25, 1 / 25)
+    expected = sinkhorn(DenseGeometry(x, y, "sqeuclidean"), a, b, 0.1, tol=1e-10)
+    result = sinkhorn(CudaGeometry(x, y, "sqeuclidean"), a, b, 0.1, tol=1e-10)
+    np.testing.assert_allclose(result.potential_source, expected.potential_source, atol=1e-6)
+    np.testing.assert_allclose(result.potential_target, expected.potential_target, atol=1e-6)
+
+
+def test_import_skot_never_loads_cuda_or_cupy():
+    code = "import sys, skot; print(any(m.startswith(('numba.cuda', 'cupy', 'numba_cuda')) for m in sys.modules))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
