@@ -7,7 +7,9 @@ supplies a reference distribution.
 """
 
 import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._array_api import _convert_to_numpy
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight
 
@@ -69,11 +71,21 @@ def pack(X_source, X_target, y_source=None):
     return X, np.concatenate([y.astype(mask.dtype, copy=False), mask]), sample_domain
 
 
+def to_host(array):
+    """A NumPy copy of metadata (labels, domains, weights) given in any namespace."""
+    if array is None or isinstance(array, np.ndarray) or not is_array_api_obj(array):
+        return array  # NumPy, lists and pandas objects are handled downstream as before
+    if type(array).__module__.startswith("dask"):
+        return array
+    return _convert_to_numpy(array, array_namespace(array))  # any device (CuPy, torch, strict)
+
+
 def infer_sample_domain(n_samples, y=None, sample_domain=None):
     """Integer domain of each row from ``sample_domain``, else from masked labels.
 
     Without either, every row is in source domain 0.
     """
+    y, sample_domain = to_host(y), to_host(sample_domain)
     if sample_domain is not None:
         sample_domain = check_array(sample_domain, ensure_2d=False, dtype=None)
         if sample_domain.ndim != 1 or len(sample_domain) != n_samples:

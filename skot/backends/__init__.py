@@ -4,6 +4,7 @@
 compiled parallel kernels (O(n + m) memory) and is the default on CPU.
 """
 
+from ._array_api import logsumexp, namespace
 from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
 from ._numba import OnlineGeometry, duplicate_groups, optimal_assignment, semidual_sgd, softmax_hessian
@@ -11,7 +12,7 @@ from ._numpy import DenseGeometry
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "logsumexp", "namespace", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):
@@ -44,6 +45,8 @@ def get_geometry(backend, x, y, metric):
     """Geometry of ``x`` and ``y`` under ``metric`` for a resolved ``backend`` name.
 
     A callable metric cannot run inside compiled kernels: it always gets the dense geometry.
+    ``"array_api"`` (non-NumPy arrays under scikit-learn's array_api_dispatch) gets the dense
+    geometry of the arrays' own namespace.
     A dask array of rows gets the block geometry; in-memory arrays fitted with it, numba's.
     """
     if is_dask_array(x):
@@ -52,6 +55,10 @@ def get_geometry(backend, x, y, metric):
         from ._dask import BlockGeometry
 
         return BlockGeometry(x, y, metric)
+    if backend == "array_api":
+        from ._array_api import ArrayAPIGeometry
+
+        return ArrayAPIGeometry(x, y, metric)
     if backend in ("numba", "dask") and not callable(metric):
         return OnlineGeometry(x, y, metric)
     return DenseGeometry(x, y, metric)

@@ -4,14 +4,54 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import array_namespace, device, is_numpy_namespace
+from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
-from .._domain import domain_weights, infer_sample_domain
+from .._domain import domain_weights, infer_sample_domain, to_host
 from ..backends import is_dask_array, resolve_backend
 
 FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def array_namespace_of(X):
+    """Namespace of ``X`` under scikit-learn's ``array_api_dispatch`` (NumPy when it is off).
+
+    Non-NumPy arrays (CuPy, PyTorch, ``array_api_strict``) keep their namespace and
+    device through fit and transform only with dispatch on, as in scikit-learn.
+    """
+    if isinstance(X, np.ndarray) or is_dask_array(X) or not get_config()["array_api_dispatch"]:
+        return np
+    xp = array_namespace(X)
+    return np if is_numpy_namespace(xp) else xp
+
+
+def take_rows(X, mask):
+    """Rows of ``X`` where the NumPy boolean ``mask`` holds, in X's namespace."""
+    xp = array_namespace_of(X)
+    if xp is np:
+        return X[mask]
+    return xp.take(X, xp.asarray(np.flatnonzero(mask), device=device(X)), axis=0)
+
+
+def copy_rows(X):
+    """A copy of X in its own namespace (np.array also computes a dask array's rows)."""
+    xp = array_namespace_of(X)
+    return np.array(X) if xp is np else xp.asarray(X, copy=True)
+
+
+def as_dtype(X, dtype):
+    """X cast to ``dtype`` in its namespace, without a copy when it already has it."""
+    xp = array_namespace_of(X)
+    return X.astype(dtype, copy=False) if xp is np else xp.astype(X, dtype, copy=False)
+
+
+def float_dtypes(xp):
+    """The floating dtypes kept by validation, in namespace ``xp``."""
+    return FLOAT_DTYPES if xp is np else (xp.float64, xp.float32)
 
 
 @dataclass
@@ -28,14 +68,19 @@ class SourceTarget:
 
 
 def _measure(X, mask, weights):
-    """Rows of ``X`` in ``mask`` with positive weight, and those weights.
+    """Rows of ``X`` in ``mask`` with positive weight, and those weights (in X's namespace).
 
     A contiguous run of rows (the layout of :func:`skot.pack`) is a view, not a copy.
     """
-    rows = np.flatnonzero(mask)[weights > 0]
+    xp = array_namespace_of(X)
+    rows, weights = np.flatnonzero(mask)[weights > 0], weights[weights > 0]
+    if xp is not np:
+        weights = xp.asarray(weights, device=device(X))
     if rows[-1] - rows[0] + 1 == len(rows):
-        return X[rows[0] : rows[-1] + 1], weights[weights > 0]
-    return np.take(X, rows, axis=0), weights[weights > 0]
+        return X[int(rows[0]) : int(rows[-1]) + 1, ...], weights
+    if xp is not np:
+        return xp.take(X, xp.asarray(rows, device=device(X)), axis=0), weights
+    return np.take(X, rows, axis=0), weights
 
 
 def split_source_target(X, y, sample_domain, sample_weight):
@@ -43,19 +88,21 @@ def split_source_target(X, y, sample_domain, sample_weight):
 
     Rows of zero weight are dropped, so that they act exactly as absent rows.
     """
+    sample_weight = to_host(sample_weight)
     domains = infer_sample_domain(X.shape[0], y, sample_domain)
     is_source = domains >= 0
     if not is_source.any():
         raise ValueError(
             "No source rows: every row is marked as target (sample_domain < 0 or masked label)."
         )
+    rows = X if array_namespace_of(X) is np else np.empty((X.shape[0], 0))  # weights on the host
     source, source_weights = _measure(
-        X, is_source, domain_weights(X, sample_weight, domains, is_source, "source")
+        X, is_source, domain_weights(rows, sample_weight, domains, is_source, "source")
     )
     target_points = target_weights = None
     if (~is_source).any():
         target_points, target_weights = _measure(
-            X, ~is_source, domain_weights(X, sample_weight, domains, ~is_source, "target")
+            X, ~is_source, domain_weights(rows, sample_weight, domains, ~is_source, "target")
         )
     return SourceTarget(source, source_weights, target_points, target_weights)
 
@@ -153,6 +200,7 @@ class DomainTransformerMixin:
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = self._supports_array_api
         return tags
 
     def __sklearn_is_fitted__(self):
@@ -171,9 +219,24 @@ class DomainTransformerMixin:
             X = self._validate_dask_rows(X)
             resolve_backend(self.backend, metric)
             return X, "dask", split_source_target(X, y, sample_domain, sample_weight)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        backend = resolve_backend(self.backend, metric)
+        xp = array_namespace_of(X)
+        X = validate_data(self, X, dtype=float_dtypes(xp))
+        backend = resolve_backend(self.backend, metric) if xp is np else self._array_api_backend(xp)
         return X, backend, split_source_target(X, y, sample_domain, sample_weight)
+
+    # Estimators whose fit runs array-API-generic code on non-NumPy arrays (see SPEC section 4).
+    _supports_array_api = False
+
+    def _array_api_backend(self, xp):
+        """Backend name for arrays of namespace ``xp`` (array_api_dispatch on)."""
+        if not self._supports_array_api:
+            raise ValueError(
+                f"{type(self).__name__} does not support {xp.__name__} arrays yet; "
+                "give NumPy arrays or turn array_api_dispatch off."
+            )
+        if self.backend not in ("auto", "numpy"):
+            raise ValueError(f"backend={self.backend!r} takes NumPy arrays; use backend='auto' for {xp.__name__} arrays.")
+        return "array_api"
 
     def _validate_dask_rows(self, X):
         """Checks of a dask array of rows without loading it: 2-D, float, finite (one pass)."""
@@ -193,15 +256,24 @@ class DomainTransformerMixin:
         is_source = domains >= 0
         if not is_source.any():
             raise ValueError("score needs source rows; every row of X is marked as target.")
-        return X, domains, is_source, domain_weights(X, None, domains, is_source, "source", min_samples=1)
+        rows = np.empty((X.shape[0], 0))  # weights on the host, whatever the namespace of X
+        return X, domains, is_source, domain_weights(rows, None, domains, is_source, "source", min_samples=1)
 
-    def _validate_fitted_input(self, X):
+    def _validate_fitted_input(self, X, method="transform"):
+        """X for a fitted ``method``: same namespace and device as at fit, checked like X there."""
         check_is_fitted(self)
-        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        if self._supports_array_api:
+            check_same_namespace(X, self, attribute=self._fitted_attribute, method=f"{type(self).__name__}.{method}()")
+        return validate_data(self, X, dtype=float_dtypes(array_namespace_of(X)), reset=False)
 
     def _map_source_rows(self, X, domains):
-        out = X.copy()
+        xp = array_namespace_of(X)
         is_source = domains >= 0
+        if xp is not np:
+            # No masked assignment in the array API: map every row, keep the target ones.
+            keep = xp.asarray(is_source[:, None], device=device(X))
+            return xp.where(keep, self._map(X), X)
+        out = X.copy()
         if is_source.any():
             out[is_source] = self._map(X[is_source])
         return out

@@ -3,6 +3,7 @@
 from numbers import Real
 
 import numpy as np
+from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -10,7 +11,7 @@ from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS
 from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot
 from ..solvers.gaussian import COVARIANCE_ESTIMATORS
-from ._base import DomainTransformerMixin
+from ._base import DomainTransformerMixin, array_namespace_of, take_rows
 
 # Mean and covariance of the reference targets, per unit dimension.
 REFERENCE_MOMENTS = {"normal": (0.0, 1.0), "uniform": (0.5, 1.0 / 12.0)}
@@ -80,6 +81,7 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
     }
 
     _fitted_attribute = "coef_"
+    _supports_array_api = True
 
     def __init__(self, *, covariance="empirical", reg=1e-6, t=1.0, entropic_reg=0.0,
                  target="normal", backend="auto", verbose=0):
@@ -91,18 +93,23 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         self.backend = backend
         self.verbose = verbose
 
-    def _target_moments(self, n_features):
+    def _target_moments(self, X):
+        xp, n_features = array_namespace_of(X), X.shape[1]
         if isinstance(self.target, str):
             mean, variance = REFERENCE_MOMENTS[self.target]
-            return np.full(n_features, mean), variance * np.eye(n_features)
+            return (xp.full(n_features, mean, dtype=xp.float64, device=device(X)),
+                    variance * xp.eye(n_features, dtype=xp.float64, device=device(X)))
         points = reference_points(self.target, n_features, None, None)
-        return fit_gaussian(points, np.ones(len(points)), self.covariance, self.reg)
+        if xp is not np:
+            points = xp.asarray(points, device=device(X))
+        return fit_gaussian(points, np.ones(points.shape[0]), self.covariance, self.reg)
 
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight)
+        xp = array_namespace_of(X)
         mean_source, cov_source = fit_gaussian(data.source, data.source_weights, self.covariance, self.reg)
         if data.target is None:
-            mean_target, cov_target = self._target_moments(X.shape[1])
+            mean_target, cov_target = self._target_moments(X)
         else:
             mean_target, cov_target = fit_gaussian(data.target, data.target_weights, self.covariance, self.reg)
         result = gaussian_ot(mean_source, cov_source, mean_target, cov_target, self.entropic_reg)
@@ -110,21 +117,26 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         self.backend_ = backend
         self.mean_source_, self.covariance_source_ = mean_source, cov_source
         self.mean_target_, self.covariance_target_ = mean_target, cov_target
-        self.coef_ = (1.0 - self.t) * np.eye(X.shape[1]) + self.t * result.linear
+        identity = np.eye(X.shape[1]) if xp is np else xp.eye(X.shape[1], dtype=xp.float64, device=device(X))
+        self.coef_ = (1.0 - self.t) * identity + self.t * result.linear
         self.intercept_ = self.t * (mean_target - result.linear @ mean_source)
         self.distance_ = result.distance
         self.n_iter_ = 1
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
     def _map(self, X):
+        xp = array_namespace_of(X)
+        if xp is not np:
+            return X @ xp.astype(self.coef_, X.dtype).T + xp.astype(self.intercept_, X.dtype)
         mapped = X @ self.coef_.T.astype(X.dtype, copy=False)
         mapped += self.intercept_.astype(X.dtype, copy=False)
         return mapped
 
     def inverse_transform(self, X):
         """Inverse of the affine map: ``(X - intercept_) @ inv(coef_).T``."""
-        X = self._validate_fitted_input(X)
-        return np.linalg.solve(self.coef_, (X - self.intercept_).T).T.astype(X.dtype, copy=False)
+        X = self._validate_fitted_input(X, "inverse_transform")
+        xp = array_namespace_of(X)
+        return xp.astype(xp.linalg.solve(self.coef_, (X - self.intercept_).T).T, X.dtype)
 
     def score(self, X, y=None, sample_domain=None):
         """Minus the squared Bures-Wasserstein distance between mapped source rows and the target.
@@ -133,10 +145,10 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         Gaussian; without any, the fitted target Gaussian is used. Higher is better.
         """
         X, domains, is_source, weights = self._source_rows_for_score(X, y, sample_domain)
-        mean, cov = fit_gaussian(self._map(X[is_source]), weights)
+        mean, cov = fit_gaussian(self._map(take_rows(X, is_source)), weights)
         if (~is_source).any():
-            target_weights = domain_weights(X, None, domains, ~is_source, "target")
-            mean_target, cov_target = fit_gaussian(X[~is_source], target_weights)
+            target_weights = domain_weights(np.empty((X.shape[0], 0)), None, domains, ~is_source, "target")
+            mean_target, cov_target = fit_gaussian(take_rows(X, ~is_source), target_weights)
         else:
             mean_target, cov_target = self.mean_target_, self.covariance_target_
         return -bures_wasserstein_distance(mean, cov, mean_target, cov_target) ** 2

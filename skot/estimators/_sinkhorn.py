@@ -3,13 +3,14 @@
 from numbers import Integral, Real
 
 import numpy as np
+from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
-from ..backends import BACKENDS, METRICS, get_geometry
+from ..backends import BACKENDS, METRICS, get_geometry, namespace
 from ..solvers import (
     entropic_conditional_drift,
     kde_score,
@@ -18,7 +19,15 @@ from ..solvers import (
     sinkhorn_divergence,
     unadjusted_langevin,
 )
-from ._base import DomainTransformerMixin, resolve_cost_scale, warn_if_not_converged
+from ._base import (
+    DomainTransformerMixin,
+    array_namespace_of,
+    as_dtype,
+    copy_rows,
+    resolve_cost_scale,
+    take_rows,
+    warn_if_not_converged,
+)
 
 PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
@@ -108,6 +117,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     }
 
     _fitted_attribute = "potential_target_"
+    _supports_array_api = True
     _fits_dask_arrays = True
 
     def __init__(
@@ -142,10 +152,12 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
 
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
+        xp = array_namespace_of(X)
         if data.target is None:
             points = reference_points(self.target, X.shape[1], self.n_target_samples, self.random_state)
-            data.target = points.astype(X.dtype, copy=False)
-            data.target_weights = np.full(len(points), 1.0 / len(points))
+            data.target = points.astype(X.dtype, copy=False) if xp is np else xp.asarray(points, dtype=X.dtype,
+                                                                                           device=device(X))
+            data.target_weights = xp.full(points.shape[0], 1.0 / points.shape[0], dtype=xp.float64, device=device(X))
         geometry = self._geometry(data.source, data.target, backend)
         cost_scale = resolve_cost_scale(self.cost_scale, geometry, data.source_weights, data.target_weights)
         eps = self.reg * cost_scale
@@ -155,8 +167,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
         )
         warn_if_not_converged(self, result, self.tol)
-        log_a = result.potential_source + eps * np.log(data.source_weights)
-        log_b = result.potential_target + eps * np.log(data.target_weights)
+        log_a = result.potential_source + eps * xp.log(data.source_weights)
+        log_b = result.potential_target + eps * xp.log(data.target_weights)
         transport_cost = geometry.plan_cost(log_a, log_b, eps)
         mean_cost = cost_scale if self.cost_scale == "mean" else geometry.cost_statistic(
             "mean", data.source_weights, data.target_weights
@@ -166,8 +178,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         # supports are copies, so that the model does not follow later changes to X.
         self.backend_, self.cost_scale_, self.epsilon_ = backend, cost_scale, eps
         # (np.array computes a dask array's rows: the maps need them in memory, O(n + m).)
-        self.support_source_, self.weights_source_ = np.array(data.source), data.source_weights
-        self.support_target_, self.weights_target_ = np.array(data.target), data.target_weights
+        self.support_source_, self.weights_source_ = copy_rows(data.source), data.source_weights
+        self.support_target_, self.weights_target_ = copy_rows(data.target), data.target_weights
         self.potential_source_ = result.potential_source
         self.potential_target_ = result.potential_target
         self.n_iter_ = result.n_iter
@@ -177,23 +189,23 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
     def _log_weighted_potentials(self):
-        eps = self.epsilon_
+        eps, xp = self.epsilon_, namespace(self.weights_source_)
         return (
-            self.potential_source_ + eps * np.log(self.weights_source_),
-            self.potential_target_ + eps * np.log(self.weights_target_),
+            self.potential_source_ + eps * xp.log(self.weights_source_),
+            self.potential_target_ + eps * xp.log(self.weights_target_),
         )
 
     def _map(self, X):
         _, log_b = self._log_weighted_potentials()
         mapped = self._geometry(X, self.support_target_).barycentric_map(log_b, self.epsilon_, axis=1)
-        return mapped.astype(X.dtype, copy=False)
+        return as_dtype(mapped, X.dtype)
 
     def inverse_transform(self, X):
         """Entropic map from the target to the source measure, at the rows of ``X``."""
-        X = self._validate_fitted_input(X)
+        X = self._validate_fitted_input(X, "inverse_transform")
         log_a, _ = self._log_weighted_potentials()
         mapped = self._geometry(self.support_source_, X).barycentric_map(log_a, self.epsilon_, axis=0)
-        return mapped.astype(X.dtype, copy=False)
+        return as_dtype(mapped, X.dtype)
 
     def transport_plan(self):
         """Dense coupling P (source support x target support), summing to the total mass.
@@ -201,7 +213,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         Raises a ValueError beyond ``PLAN_SIZE_LIMIT`` entries: use the maps instead.
         """
         check_is_fitted(self)
-        n, m = len(self.support_source_), len(self.support_target_)
+        n, m = self.support_source_.shape[0], self.support_target_.shape[0]
         if n * m > PLAN_SIZE_LIMIT:
             raise ValueError(
                 f"The transport plan would have {n} x {m} = {n * m} entries, beyond the "
@@ -289,13 +301,16 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         so scores compare across hyper-parameters.
         """
         X, domains, is_source, a = self._source_rows_for_score(X, y, sample_domain)
+        xp = array_namespace_of(X)
         if (~is_source).any():
-            reference = X[~is_source]
-            b = domain_weights(X, None, domains, ~is_source, "target", min_samples=1)
+            reference = take_rows(X, ~is_source)
+            b = domain_weights(np.empty((X.shape[0], 0)), None, domains, ~is_source, "target", min_samples=1)
         else:
             reference, b = self.support_target_, self.weights_target_
+        if xp is not np:
+            a, b = xp.asarray(a, device=device(X)), xp.asarray(b, device=device(X))
         divergence = sinkhorn_divergence(
-            self._geometry, self._map(X[is_source]), reference, a, b, self._divergence_eps,
+            self._geometry, self._map(take_rows(X, is_source)), reference, a, b, self._divergence_eps,
             max_iter=self.max_iter, tol=1e-6,
         )
         return -divergence

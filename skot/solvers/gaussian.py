@@ -8,18 +8,28 @@ and W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 tr (A^1/2 B A^1/2)^1/2.
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import device
 from scipy.linalg import eigh
 from scipy.linalg.blas import dsyrk
 from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 
+from ..backends import namespace
+
 COVARIANCE_ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
+
+
+def _trace(matrix):
+    xp = namespace(matrix)
+    return np.trace(matrix) if xp is np else xp.linalg.trace(matrix)
 
 
 def _eigh_psd(matrix):
     """Eigenvalues (clipped at 0) and eigenvectors of the symmetric part of ``matrix``."""
-    values, vectors = eigh(0.5 * (matrix + matrix.T))
-    return np.maximum(values, 0.0), vectors
+    xp = namespace(matrix)
+    symmetric = 0.5 * (matrix + matrix.T)
+    values, vectors = eigh(symmetric) if xp is np else xp.linalg.eigh(symmetric)
+    return xp.clip(values, min=0.0), vectors
 
 
 def _spectral(values, vectors, function):
@@ -30,7 +40,7 @@ def _inverse_floor(values, rcond):
     floor = rcond * values[-1]
     if not floor > 0:
         raise ValueError("Cannot take a negative power of a zero matrix.")
-    return np.maximum(values, floor)
+    return namespace(values).maximum(values, floor)
 
 
 def psd_power(matrix, power, *, rcond=1e-12):
@@ -67,6 +77,9 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     or a scikit-learn covariance estimator (unweighted: all weights must be equal).
     ``ridge`` adds ``ridge * tr(C)`` (the total variance) to the diagonal.
     """
+    xp = namespace(points)
+    if xp is not np:
+        return _fit_gaussian_array_api(points, weights, covariance, ridge, xp)
     points = np.asarray(points)
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     if covariance == "empirical":
@@ -87,6 +100,26 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     return mean, cov
 
 
+def _fit_gaussian_array_api(points, weights, covariance, ridge, xp):
+    """:func:`fit_gaussian` in namespace ``xp``: empirical moments only (float64)."""
+    if covariance != "empirical":
+        raise ValueError(
+            f"covariance={covariance!r} runs on NumPy arrays only; use covariance='empirical' "
+            f"with {xp.__name__} arrays."
+        )
+    points = xp.astype(points, xp.float64)
+    weights = xp.asarray(weights, dtype=xp.float64, device=device(points))
+    weights = weights / xp.sum(weights)
+    mean = weights @ points
+    centred = points - mean
+    cov = (centred * weights[:, None]).T @ centred
+    cov = 0.5 * (cov + cov.T)
+    if ridge > 0:
+        total = max(float(_trace(cov)), np.finfo(float).tiny)
+        cov = cov + ridge * total * xp.eye(cov.shape[0], dtype=xp.float64, device=device(points))
+    return mean, cov
+
+
 @dataclass(frozen=True)
 class GaussianOTResult:
     """OT between N(m_s, A) and N(m_t, B): map x -> m_t + linear (x - m_s), distance W2."""
@@ -104,20 +137,21 @@ def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rc
     T = A^-1/2 D A^-1/2 / 2 - (s / 2) A^-1 with D = V diag(sqrt(4 mu + s^2)) V^T; the
     map tends to the unregularised one as eps -> 0.
     """
+    xp = namespace(cov_source, cov_target)
     values, vectors = _eigh_psd(cov_source)
-    root = _spectral(values, vectors, np.sqrt)
+    root = _spectral(values, vectors, xp.sqrt)
     inverse_values = _inverse_floor(values, rcond)
     inverse_root = _spectral(inverse_values, vectors, lambda v: v**-0.5)
     mu, basis = _eigh_psd(root @ cov_target @ root)
     if eps > 0:
         half_eps = 0.5 * eps
-        middle = _spectral(mu, basis, lambda v: np.sqrt(4.0 * v + half_eps**2))
+        middle = _spectral(mu, basis, lambda v: xp.sqrt(4.0 * v + half_eps**2))
         linear = 0.5 * inverse_root @ middle @ inverse_root
-        linear -= 0.5 * half_eps * _spectral(inverse_values, vectors, lambda v: 1.0 / v)
+        linear = linear - 0.5 * half_eps * _spectral(inverse_values, vectors, lambda v: 1.0 / v)
     else:
-        linear = inverse_root @ _spectral(mu, basis, np.sqrt) @ inverse_root
-    squared = (np.sum((mean_source - mean_target) ** 2) + np.trace(cov_source)
-               + np.trace(cov_target) - 2.0 * np.sum(np.sqrt(mu)))
+        linear = inverse_root @ _spectral(mu, basis, xp.sqrt) @ inverse_root
+    squared = float(xp.sum((mean_source - mean_target) ** 2) + _trace(cov_source)
+                    + _trace(cov_target) - 2.0 * xp.sum(xp.sqrt(mu)))
     return GaussianOTResult(linear=0.5 * (linear + linear.T), distance=float(np.sqrt(max(squared, 0.0))))
 
 

@@ -17,8 +17,12 @@ f + c, g - c converges at rate 1 - eps / rho, hopelessly slowly for large rho.
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import device
 from scipy.special import logsumexp, softmax
 from threadpoolctl import threadpool_limits
+
+from ..backends import logsumexp as generic_logsumexp
+from ..backends import namespace
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,17 @@ def _marginal_dual(potential, weights, reg_m):
     """<w, f> (balanced) or rho <w, 1 - exp(-f / rho)> (KL-relaxed marginal)."""
     if reg_m is None:
         return float(weights @ potential)
-    return float(reg_m * (weights @ -np.expm1(-potential / reg_m)))
+    return float(reg_m * (weights @ -namespace(potential).expm1(-potential / reg_m)))
 
 
 def _optimal_translation(f, g, a, b, reg_m):
     """l maximising the KL-relaxed dual at (f + l, g - l): (rho / 2) log(<a, e^-f/rho> / <b, e^-g/rho>)."""
-    return 0.5 * reg_m * (logsumexp(-f / reg_m, b=a) - logsumexp(-g / reg_m, b=b))
+    xp = namespace(f, a)
+    if xp is np:
+        return 0.5 * reg_m * (logsumexp(-f / reg_m, b=a) - logsumexp(-g / reg_m, b=b))
+    source = generic_logsumexp((-f / reg_m + xp.log(a))[None, :], 1, xp)[0]
+    target = generic_logsumexp((-g / reg_m + xp.log(b))[None, :], 1, xp)[0]
+    return 0.5 * reg_m * (source - target)
 
 
 class _Anderson:
@@ -92,16 +101,19 @@ class _Anderson:
         del self.images[: -self.memory], self.residuals[: -self.memory]
         if len(self.residuals) == 1:
             return image
-        residuals = np.array(self.residuals)
+        xp = namespace(image)
+        residuals = xp.stack(self.residuals)
         gram = (residuals * self.weights) @ residuals.T
-        gram += 1e-10 * np.trace(gram) * np.eye(len(gram))
+        size = gram.shape[0]
+        identity = xp.eye(size, dtype=gram.dtype, device=device(gram))
+        gram = gram + 1e-10 * xp.sum(gram * identity) * identity
         try:
-            coefficients = np.linalg.solve(gram, np.ones(len(gram)))
+            coefficients = xp.linalg.solve(gram, xp.ones(size, dtype=gram.dtype, device=device(gram)))
         except np.linalg.LinAlgError:
             self.reset()
             return image
-        coefficients /= coefficients.sum()
-        return coefficients @ np.array(self.images)
+        coefficients = coefficients / xp.sum(coefficients)
+        return coefficients @ xp.stack(self.images)
 
 
 def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=None,
@@ -133,12 +145,15 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     -------
     SinkhornResult
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    log_a, log_b = np.log(a), np.log(b)
+    xp = namespace(a, b)
+    a = xp.asarray(a, dtype=xp.float64)
+    b = xp.asarray(b, dtype=xp.float64)
+    log_a, log_b = xp.log(a), xp.log(b)
     tau = 1.0 if reg_m is None else reg_m / (reg_m + eps)
-    f = np.zeros(len(a)) if init is None else np.array(init[0], dtype=np.float64)
-    g = np.zeros(len(b))
+    f = xp.zeros(a.shape[0], dtype=xp.float64, device=device(a))
+    if init is not None:
+        f = xp.asarray(init[0], dtype=xp.float64, device=device(a), copy=True)
+    g = xp.zeros(b.shape[0], dtype=xp.float64, device=device(a))
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
     anderson = _Anderson(anderson_memory, a)
     # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
@@ -150,7 +165,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
                 shift = _optimal_translation(f, g, a, b, reg_m)
                 f, g = f + shift, g - shift
             f_new = tau * geometry.softmin(g + eps * log_b, eps, axis=1)
-            error = float(a @ np.abs(np.expm1((f - f_new) / eps)))
+            error = float(a @ xp.abs(xp.expm1((f - f_new) / eps)))
             if verbose and n_iter % max(1, 100 // verbose) == 0:
                 print(f"sinkhorn: iteration {n_iter}, marginal error {error:.3e}")
             if error <= tol:
@@ -165,8 +180,8 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
             # Return the plain update, whose source marginal is exact, not an extrapolation.
             f = f_new
         column_softmin = geometry.softmin(f + eps * log_a, eps, axis=0)
-        column_marginal = b * np.exp((g - column_softmin) / eps)
-    mass = float(np.sum(column_marginal))
+        column_marginal = b * xp.exp((g - column_softmin) / eps)
+    mass = float(xp.sum(column_marginal))
     dual = (
         _marginal_dual(f, a, reg_m) + _marginal_dual(g, b, reg_m) - eps * (mass - 1.0)
     )
@@ -178,7 +193,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
         n_iter=n_iter,
         converged=converged,
         error=error,
-        marginal_error=float(np.sum(np.abs(column_marginal - b))),
+        marginal_error=float(xp.sum(xp.abs(column_marginal - b))),
         dual_objective=dual,
     )
 
@@ -189,12 +204,13 @@ def self_transport_potential(geometry, a, eps, *, max_iter=1000, tol=1e-9):
     Averaged fixed point ``f <- (f + softmin_eps(f + eps log a)) / 2``; the optimal
     value is ``OT_eps(a, a) = 2 <a, f>``.
     """
-    a = np.asarray(a, dtype=np.float64)
-    log_a = np.log(a)
-    f = np.zeros(len(a))
+    xp = namespace(a)
+    a = xp.asarray(a, dtype=xp.float64)
+    log_a = xp.log(a)
+    f = xp.zeros(a.shape[0], dtype=xp.float64, device=device(a))
     for _ in range(max_iter):
         f_new = 0.5 * (f + geometry.softmin(f + eps * log_a, eps, axis=1))
-        if float(a @ np.abs(f_new - f)) <= tol * eps:
+        if float(a @ xp.abs(f_new - f)) <= tol * eps:
             return f_new
         f = f_new
     return f

@@ -1,0 +1,105 @@
+"""Array-API inputs (SPEC section 4): under ``array_api_dispatch``, ``array_api_strict``
+arrays in give ``array_api_strict`` arrays out, with the NumPy answer.
+
+scikit-learn's dispatch needs ``SCIPY_ARRAY_API=1`` before SciPy is imported (conftest sets it).
+"""
+
+import numpy as np
+import pytest
+import sklearn
+from array_api_compat import array_namespace
+
+from skot import GaussianBuresMap, SinkhornTransport, pack
+
+xp = pytest.importorskip("array_api_strict")
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(80, 3)) @ [[1.0, 0.2, 0.0], [0.0, 0.7, 0.1], [0.3, 0.0, 1.2]]
+    return pack(source, rng.normal(size=(60, 3)) * 0.5 + 2.0)
+
+
+def to_numpy(array):
+    return np.asarray(array)
+
+
+@pytest.mark.parametrize("params", [{}, {"entropic_reg": 0.5, "t": 0.6}])
+def test_gaussian_bures_map_keeps_the_namespace(data, params):
+    X, _, domain = data
+    reference = GaussianBuresMap(**params).fit(X, sample_domain=domain)
+    with sklearn.config_context(array_api_dispatch=True):
+        X_xp = xp.asarray(X)
+        model = GaussianBuresMap(**params).fit(X_xp, sample_domain=domain)
+        mapped = model.transform(X_xp)
+        adapted = model.fit_transform(X_xp, sample_domain=domain)
+        inverse = model.inverse_transform(mapped)
+        score = model.score(X_xp, sample_domain=domain)
+    for array in (mapped, adapted, inverse, model.coef_, model.intercept_, model.mean_source_):
+        assert array_namespace(array) is xp
+    np.testing.assert_allclose(to_numpy(mapped), reference.transform(X), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(to_numpy(adapted), reference.fit_transform(X, sample_domain=domain), atol=1e-10)
+    np.testing.assert_allclose(to_numpy(inverse), X, atol=1e-9)
+    assert model.distance_ == pytest.approx(reference.distance_, rel=1e-10)
+    assert score == pytest.approx(reference.score(X, sample_domain=domain), rel=1e-8, abs=1e-12)
+
+
+def test_gaussian_bures_map_float32_and_reference_target():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(100, 2)).astype(np.float32) * 3.0 + 1.0
+    reference = GaussianBuresMap().fit(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        mapped = GaussianBuresMap().fit_transform(xp.asarray(X))
+    assert mapped.dtype == xp.float32
+    np.testing.assert_allclose(to_numpy(mapped), reference.transform(X), rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_combinations_are_named(data):
+    X, _, domain = data
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="covariance='ledoit_wolf' runs on NumPy arrays only"):
+            GaussianBuresMap(covariance="ledoit_wolf").fit(xp.asarray(X), sample_domain=domain)
+        with pytest.raises(ValueError, match="backend='numba' takes NumPy arrays"):
+            GaussianBuresMap(backend="numba").fit(xp.asarray(X), sample_domain=domain)
+        model = GaussianBuresMap().fit(xp.asarray(X), sample_domain=domain)
+        with pytest.raises(ValueError, match="must use the same namespace"):
+            model.transform(X)
+
+
+@pytest.mark.parametrize("params", [{}, {"metric": "euclidean", "reg": 0.1}, {"reg_m": 1.0}, {"cost_scale": "median"}])
+def test_sinkhorn_transport_keeps_the_namespace(data, params):
+    X, _, domain = data
+    reference = SinkhornTransport(**params).fit(X, sample_domain=domain)
+    with sklearn.config_context(array_api_dispatch=True):
+        X_xp = xp.asarray(X)
+        model = SinkhornTransport(**params).fit(X_xp, sample_domain=domain)
+        mapped = model.transform(X_xp)
+        adapted = model.fit_transform(X_xp, sample_domain=domain)
+        inverse = model.inverse_transform(X_xp)
+        plan = model.transport_plan()
+        score = model.score(X_xp, sample_domain=domain)
+    assert model.backend_ == "array_api"
+    for array in (mapped, adapted, inverse, plan, model.potential_source_, model.support_target_):
+        assert array_namespace(array) is xp
+    np.testing.assert_allclose(to_numpy(model.potential_source_), reference.potential_source_, atol=1e-6)
+    # Both solves stop at tol = 1e-9 on the marginals: maps agree to 1e-6 (the acceptance line).
+    np.testing.assert_allclose(to_numpy(mapped), reference.transform(X), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(adapted), reference.fit_transform(X, sample_domain=domain), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(inverse), reference.inverse_transform(X), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(plan), reference.transport_plan(), atol=1e-8)
+    assert model.transport_cost_ == pytest.approx(reference.transport_cost_, rel=1e-8)
+    assert score == pytest.approx(reference.score(X, sample_domain=domain), rel=1e-6, abs=1e-9)
+
+
+def test_sinkhorn_transport_reference_target_and_float32():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(70, 2)).astype(np.float32)
+    reference = SinkhornTransport(n_target_samples=50, random_state=0).fit(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        model = SinkhornTransport(n_target_samples=50, random_state=0).fit(xp.asarray(X))
+        mapped = model.transform(xp.asarray(X))
+    assert mapped.dtype == xp.float32
+    np.testing.assert_allclose(to_numpy(mapped), reference.transform(X), rtol=1e-5, atol=1e-5)
+    with sklearn.config_context(array_api_dispatch=True), pytest.raises(ValueError, match="does not sample"):
+        model.sample(xp.asarray(X))
