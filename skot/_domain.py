@@ -7,11 +7,12 @@ supplies a reference distribution.
 """
 
 import numpy as np
-from array_api_compat import array_namespace, is_array_api_obj
+from array_api_compat import is_array_api_obj
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._array_api import _convert_to_numpy
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight
+
+from .backends import to_numpy
 
 __all__ = ["pack"]
 
@@ -77,7 +78,7 @@ def to_host(array):
         return array  # NumPy, lists and pandas objects are handled downstream as before
     if type(array).__module__.startswith("dask"):
         return array
-    return _convert_to_numpy(array, array_namespace(array))  # any device (CuPy, torch, strict)
+    return to_numpy(array)  # any device (CuPy, torch, strict)
 
 
 def infer_sample_domain(n_samples, y=None, sample_domain=None):

@@ -9,7 +9,7 @@ import pytest
 import sklearn
 from array_api_compat import array_namespace
 
-from skot import GaussianBuresMap, SinkhornTransport, pack
+from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, pack
 
 xp = pytest.importorskip("array_api_strict")
 
@@ -58,7 +58,7 @@ def test_gaussian_bures_map_float32_and_reference_target():
 def test_unsupported_combinations_are_named(data):
     X, _, domain = data
     with sklearn.config_context(array_api_dispatch=True):
-        with pytest.raises(ValueError, match="covariance='ledoit_wolf' runs on NumPy arrays only"):
+        with pytest.raises(ValueError, match="GaussianBuresMap with these parameters does not support"):
             GaussianBuresMap(covariance="ledoit_wolf").fit(xp.asarray(X), sample_domain=domain)
         with pytest.raises(ValueError, match="backend='numba' takes NumPy arrays"):
             GaussianBuresMap(backend="numba").fit(xp.asarray(X), sample_domain=domain)
@@ -103,3 +103,36 @@ def test_sinkhorn_transport_reference_target_and_float32():
     np.testing.assert_allclose(to_numpy(mapped), reference.transform(X), rtol=1e-5, atol=1e-5)
     with sklearn.config_context(array_api_dispatch=True), pytest.raises(ValueError, match="does not sample"):
         model.sample(xp.asarray(X))
+
+
+@pytest.mark.parametrize("params", [{"target": 6}, {"reg": 0.05}, {"target": "points"}])
+def test_semidiscrete_map_keeps_the_namespace(params):
+    rng = np.random.default_rng(5)
+    X = rng.uniform(size=(400, 2))
+    if params.get("target") == "points":
+        params = {"target": rng.uniform(size=(7, 2)), "tol": 1e-6}
+    reference = SemiDiscreteMap(solver="lbfgs", random_state=0, **params).fit(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        X_xp = xp.asarray(X)
+        model = SemiDiscreteMap(random_state=0, **params).fit(X_xp)
+        cells, mapped = model.predict(X_xp), model.transform(X_xp)
+        score = model.score(X_xp)
+    for array in (cells, mapped, model.potential_, model.target_points_, model.labels_, model.cell_masses_):
+        assert array_namespace(array) is xp
+    np.testing.assert_allclose(to_numpy(model.target_points_), reference.target_points_, atol=1e-6)
+    if model.epsilon_ > 0:
+        # (The hard semi-dual of a sample is flat near its maximum: there the cells are compared.)
+        np.testing.assert_allclose(to_numpy(model.potential_), reference.potential_, atol=1e-6)
+    np.testing.assert_array_equal(to_numpy(cells), reference.predict(X))
+    np.testing.assert_allclose(to_numpy(mapped), reference.transform(X), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model.cell_masses_), reference.cell_masses_, atol=1e-9)
+    assert score == pytest.approx(reference.score(X), rel=1e-8)
+
+
+def test_semidiscrete_numpy_only_solvers_are_named():
+    X = xp.asarray(np.random.default_rng(6).uniform(size=(300, 2)))
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="SemiDiscreteMap with these parameters does not support"):
+            SemiDiscreteMap(solver="newton").fit(X)
+        with pytest.raises(ValueError, match="partial_fit runs on NumPy arrays"):
+            SemiDiscreteMap().partial_fit(X)

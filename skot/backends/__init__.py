@@ -4,7 +4,7 @@
 compiled parallel kernels (O(n + m) memory) and is the default on CPU.
 """
 
-from ._array_api import logsumexp, namespace
+from ._array_api import like, logsumexp, namespace, to_numpy
 from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
 from ._numba import OnlineGeometry, duplicate_groups, optimal_assignment, semidual_sgd, softmax_hessian
@@ -12,7 +12,7 @@ from ._numpy import DenseGeometry
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "logsumexp", "namespace", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "to_numpy", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):

@@ -7,6 +7,7 @@ and on their device. Memory is O(n m): the generic path for moderate sizes.
 
 import numpy as np
 from array_api_compat import array_namespace, device, is_numpy_namespace
+from sklearn.utils._array_api import _convert_to_numpy
 
 from ._base import Geometry
 
@@ -15,6 +16,21 @@ def namespace(*arrays):
     """NumPy itself for NumPy arrays, else the arrays' array-API namespace (CuPy, torch, ...)."""
     xp = array_namespace(*arrays)
     return np if is_numpy_namespace(xp) else xp
+
+
+def to_numpy(array):
+    """A NumPy copy of an array of any namespace and device (NumPy arrays pass as they are)."""
+    if isinstance(array, np.ndarray):
+        return array
+    return _convert_to_numpy(array, array_namespace(array))
+
+
+def like(values, reference):
+    """``values`` (NumPy or scalars) as a float64 array of ``reference``'s namespace and device."""
+    xp = namespace(reference)
+    if xp is np:
+        return np.asarray(values, dtype=np.float64)
+    return xp.asarray(values, dtype=xp.float64, device=device(reference))
 
 
 def _squared_distances(x, y, xp):

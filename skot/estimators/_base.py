@@ -43,6 +43,12 @@ def copy_rows(X):
     return np.array(X) if xp is np else xp.asarray(X, copy=True)
 
 
+def as_float64(X):
+    """X as float64 in its namespace (no copy when it already is)."""
+    xp = array_namespace_of(X)
+    return np.asarray(X, dtype=np.float64) if xp is np else xp.astype(X, xp.float64, copy=False)
+
+
 def as_dtype(X, dtype):
     """X cast to ``dtype`` in its namespace, without a copy when it already has it."""
     xp = array_namespace_of(X)
@@ -200,7 +206,7 @@ class DomainTransformerMixin:
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.array_api_support = self._supports_array_api
+        tags.array_api_support = self._array_api_supported()
         return tags
 
     def __sklearn_is_fitted__(self):
@@ -227,11 +233,15 @@ class DomainTransformerMixin:
     # Estimators whose fit runs array-API-generic code on non-NumPy arrays (see SPEC section 4).
     _supports_array_api = False
 
+    def _array_api_supported(self):
+        """Whether these parameters run on non-NumPy arrays (the array_api_support tag)."""
+        return self._supports_array_api
+
     def _array_api_backend(self, xp):
         """Backend name for arrays of namespace ``xp`` (array_api_dispatch on)."""
-        if not self._supports_array_api:
+        if not self._array_api_supported():
             raise ValueError(
-                f"{type(self).__name__} does not support {xp.__name__} arrays yet; "
+                f"{type(self).__name__} with these parameters does not support {xp.__name__} arrays; "
                 "give NumPy arrays or turn array_api_dispatch off."
             )
         if self.backend not in ("auto", "numpy"):

@@ -83,6 +83,9 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
     _fitted_attribute = "coef_"
     _supports_array_api = True
 
+    def _array_api_supported(self):
+        return isinstance(self.covariance, str) and self.covariance == "empirical"  # sklearn's estimators: NumPy
+
     def __init__(self, *, covariance="empirical", reg=1e-6, t=1.0, entropic_reg=0.0,
                  target="normal", backend="auto", verbose=0):
         self.covariance = covariance

@@ -3,13 +3,14 @@
 from numbers import Integral, Real
 
 import numpy as np
+from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
 from .._domain import infer_sample_domain
-from ..backends import BACKENDS, get_geometry, resolve_backend
+from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend
 from ..solvers import (
     fit_gaussian,
     psd_power,
@@ -20,7 +21,16 @@ from ..solvers import (
     SGDState,
 )
 from ..solvers.semidiscrete import SGD_BATCH
-from ._base import FLOAT_DTYPES, DomainTransformerMixin, split_source_target, warn_if_not_converged
+from ._base import (
+    FLOAT_DTYPES,
+    DomainTransformerMixin,
+    array_namespace_of,
+    as_dtype,
+    as_float64,
+    split_source_target,
+    take_rows,
+    warn_if_not_converged,
+)
 
 MAX_QUANTIZATION_ROUNDS = 30
 # solver="auto": Newton between these numbers of target points. Below, L-BFGS's cheap steps win
@@ -103,6 +113,10 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     }
 
     _fitted_attribute = "potential_"
+    _supports_array_api = True
+
+    def _array_api_supported(self):
+        return self.solver in ("auto", "lbfgs")  # Newton and SGD use compiled NumPy kernels
 
     def __init__(self, target=8, *, reg=0.0, metric="sqeuclidean", solver="auto", max_iter=200, tol=1e-4,
                  backend="auto", verbose=0, random_state=None):
@@ -121,14 +135,16 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
 
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
-        source, a = np.asarray(data.source, dtype=np.float64), data.source_weights
+        source, a = as_float64(data.source), data.source_weights
         learn = data.target is None and isinstance(self.target, Integral)
         if data.target is not None:
-            points, b = np.asarray(data.target, dtype=np.float64), data.target_weights
+            points, b = as_float64(data.target), data.target_weights
         elif learn:
             points, b = self._initial_points(source, a)
         else:
             points, b = self._given_target(X)
+        if backend == "array_api":  # points and weights given or drawn on the host
+            points, b = like(points, source), like(b, source)
         scale, eps = self._scale_and_eps(source, a, points, b, backend)
         result, n_iter = None, 0
         for _ in range(MAX_QUANTIZATION_ROUNDS if learn else 1):
@@ -138,7 +154,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             if not learn:
                 break
             moved = self._cell_barycenters(geometry, source, a, points, result.potential, eps, b)
-            shift = np.sqrt(np.max(np.sum((moved - points) ** 2, axis=1)) / scale)
+            shift = np.sqrt(float(namespace(moved).max(namespace(moved).sum((moved - points) ** 2, axis=1))) / scale)
             points = moved
             if shift <= self.tol:
                 break
@@ -146,11 +162,11 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             result, sgd_state = self._solve(source, a, points, b, eps, scale, backend, result)
         warn_if_not_converged(self, result, self.tol)
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
-        self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b
+        self.target_points_, self.target_weights_ = as_dtype(points, X.dtype), b
         self.potential_, self.cell_masses_, self.n_iter_ = result.potential, result.cell_masses, n_iter
         self.n_batches_, self._sgd_state = 1, sgd_state
         # The solver's cells of the samples are the labels when every row is a source sample.
-        same_rows = result.labels is not None and len(result.labels) == X.shape[0] and eps == 0
+        same_rows = result.labels is not None and result.labels.shape[0] == X.shape[0] and eps == 0
         self.labels_ = result.labels if same_rows else self.predict(X)
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
@@ -158,13 +174,21 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         """Points to learn, drawn from the Gaussian fit of the source, with equal masses."""
         mean, cov = fit_gaussian(source, a)
         rng = check_random_state(self.random_state)
-        return mean + rng.standard_normal((self.target, source.shape[1])) @ psd_power(cov, 0.5), \
-            np.full(self.target, 1.0 / self.target)
+        draws = like(rng.standard_normal((self.target, source.shape[1])), source)
+        return mean + draws @ psd_power(cov, 0.5), np.full(self.target, 1.0 / self.target)
 
     @staticmethod
     def _cell_barycenters(geometry, source, a, points, potential, eps, b):
         """Each point moved to the barycenter of its cell (kept where the cell is empty)."""
-        labels = geometry.argmax(potential + (eps * np.log(b) if eps > 0 else 0.0))
+        xp = namespace(points)
+        labels = geometry.argmax(potential + (eps * xp.log(b) if eps > 0 else 0.0))
+        if xp is not np:
+            # Cell sums by a product with the one-hot cell matrix (no scatter in the array API).
+            one_hot = xp.astype(labels[:, None] == xp.arange(points.shape[0], device=device(points))[None, :],
+                                xp.float64)
+            mass = a @ one_hot
+            sums = one_hot.T @ (a[:, None] * source)
+            return xp.where(mass[:, None] > 0, sums / xp.where(mass > 0, mass, 1.0)[:, None], points)
         moved = points.copy()
         for j in range(len(points)):
             members = labels == j
@@ -207,6 +231,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         first = not hasattr(self, "n_batches_")
         if first:
             self._validate_params()
+        if array_namespace_of(X) is not np:
+            raise ValueError("partial_fit runs on NumPy arrays; fit takes arrays of other namespaces.")
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first)
         data = split_source_target(X, y, sample_domain, sample_weight)
         if data.target is not None:
@@ -255,6 +281,10 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
 
         Returns the result and, for SGD, the state that ``partial_fit`` continues from.
         """
+        if backend == "array_api":
+            return semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
+                                     max_iter=self.max_iter, tol=self.tol,
+                                     init=None if previous is None else previous.potential), None
         if self.solver == "sgd":
             return semidiscrete_sgd(lambda x, y: self._geometry(x, y, backend), source, points, b, eps,
                                     scale=scale, a=a, random_state=self.random_state)
@@ -268,12 +298,12 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
 
     def _cell_logits(self):
         if self.epsilon_ > 0:
-            return self.potential_ + self.epsilon_ * np.log(self.target_weights_)
+            return self.potential_ + self.epsilon_ * namespace(self.target_weights_).log(self.target_weights_)
         return self.potential_
 
     def predict(self, X):
         """Index of the Laguerre cell of each row: argmax_j g_j - c(x, y_j) (+ eps log b_j if reg > 0)."""
-        X = self._validate_fitted_input(X)
+        X = self._validate_fitted_input(X, "predict")
         return self._geometry(X, self.target_points_).argmax(self._cell_logits())
 
     def fit_predict(self, X, y=None, sample_domain=None, sample_weight=None):
@@ -285,11 +315,11 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         if self.epsilon_ > 0:
             mapped = geometry.barycentric_map(self._cell_logits(), self.epsilon_, axis=1)
         else:
-            mapped = self.target_points_[geometry.argmax(self.potential_)]
-        return mapped.astype(X.dtype, copy=False)
+            mapped = namespace(X).take(self.target_points_, geometry.argmax(self.potential_), axis=0)
+        return as_dtype(mapped, X.dtype)
 
     def score(self, X, y=None, sample_domain=None):
         """Semi-dual objective of the fitted weights on the source rows of X (higher is better)."""
         X, domains, is_source, a = self._source_rows_for_score(X, y, sample_domain)
-        geometry = self._geometry(np.asarray(X[is_source], dtype=np.float64), self.target_points_)
-        return semidual_objective(geometry, a, self.target_weights_, self.potential_, self.epsilon_)
+        geometry = self._geometry(as_float64(take_rows(X, is_source)), self.target_points_)
+        return semidual_objective(geometry, like(a, X), self.target_weights_, self.potential_, self.epsilon_)

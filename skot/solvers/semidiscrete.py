@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn.utils import check_random_state
 
-from ..backends import duplicate_groups, semidual_sgd, softmax_hessian
+from ..backends import duplicate_groups, like, namespace, semidual_sgd, softmax_hessian, to_numpy
 
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
 # Newton: softmax weights kept per sample for the Hessian, the share of the softmax mass they
@@ -78,17 +78,21 @@ class SemiDiscreteResult:
 
 def semidual_objective(geometry, a, b, potential, eps):
     """F(g) on the samples of ``geometry`` (rows) with weights ``a`` (see module docstring)."""
+    xp = namespace(potential)
     if eps > 0:
-        values = geometry.softmin(potential + eps * np.log(b), eps, axis=1)
+        values = geometry.softmin(potential + eps * xp.log(b), eps, axis=1)
     else:
         labels = geometry.argmax(potential)
-        values = _costs_to(geometry, labels) - potential[labels]
+        values = _costs_to(geometry, labels) - xp.take(potential, labels)
     return float(b @ potential + a @ values)
 
 
 def _costs_to(geometry, labels):
     from ..backends import pairwise_cost
 
+    xp = namespace(geometry.x)
+    if xp is not np:
+        return xp.sum((geometry.x - xp.take(geometry.y, labels, axis=0)) ** 2, axis=1)
     points = np.asarray(geometry.x)
     targets = np.asarray(geometry.y, dtype=np.float64)
     if geometry.metric == "sqeuclidean":
@@ -103,7 +107,12 @@ def _costs_to(geometry, labels):
 
 def hard_cell_masses(geometry, a, potential):
     """Source mass of each Laguerre cell argmax_j g_j - c(x, y_j)."""
-    return np.bincount(geometry.argmax(potential), weights=a, minlength=geometry.shape[1])
+    return _bincount(geometry.argmax(potential), a, geometry.shape[1])
+
+
+def _bincount(labels, weights, length):
+    """Weights summed per label, in the weights' namespace (counted on the host)."""
+    return like(np.bincount(to_numpy(labels), weights=to_numpy(weights), minlength=length), weights)
 
 
 def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
@@ -111,41 +120,47 @@ def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
 
     At eps = 0 one pass finds the samples' cells (``labels``), which give both.
     """
-    labels = None
+    xp, labels = namespace(potential), None
     if eps > 0:
-        masses, softmins = geometry.soft_masses(potential + eps * np.log(b), eps, a)
+        masses, softmins = geometry.soft_masses(potential + eps * xp.log(b), eps, a)
         objective = float(b @ potential + a @ softmins)
     else:
         labels = geometry.argmax(potential)
-        masses = np.bincount(labels, weights=a, minlength=len(b))
-        objective = float(b @ potential + a @ (_costs_to(geometry, labels) - potential[labels]))
+        masses = _bincount(labels, a, b.shape[0])
+        objective = float(b @ potential + a @ (_costs_to(geometry, labels) - xp.take(potential, labels)))
     return SemiDiscreteResult(
         potential=potential,
         cell_masses=masses,
         objective=objective,
         n_iter=n_iter,
         converged=converged,
-        error=float(np.max(np.abs(masses - b) / b)),
+        error=float(xp.max(xp.abs(masses - b) / b)),
         smoothing=smoothing,
         labels=labels,
     )
 
 
 def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
-    """L-BFGS on the semi-dual smoothed by ``eps``; returns ``(potential, converged, iterations)``."""
-    log_b = np.log(b)
+    """L-BFGS on the semi-dual smoothed by ``eps``; returns ``(potential, converged, iterations)``.
+
+    The m weights live on the host (SciPy's L-BFGS); the reductions run on the geometry's
+    arrays, wherever they are (one m-vector crosses each way per evaluation).
+    """
+    log_b = namespace(b).log(b)
 
     def negative(g):
+        g = like(g, b)
         masses, softmins = geometry.soft_masses(g + eps * log_b, eps, a)
-        return -(b @ g + a @ softmins), masses - b
+        return -float(b @ g + a @ softmins), to_numpy(masses - b)
 
+    gtol = tol * float(namespace(b).min(b))
     # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
     # between calls would steal the cores from the parallel kernels.
     with threadpool_limits(limits=1, user_api="blas"):
-        result = minimize(negative, potential, jac=True, method="L-BFGS-B",
-                          options={"maxiter": max_iter, "gtol": tol * b.min(), "ftol": 0.0})
-    converged = bool(np.max(np.abs(result.jac)) <= tol * b.min())
-    return result.x - np.mean(result.x), converged, result.nit
+        result = minimize(negative, to_numpy(potential), jac=True, method="L-BFGS-B",
+                          options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0})
+    converged = bool(np.max(np.abs(result.jac)) <= gtol)
+    return like(result.x - np.mean(result.x), b), converged, result.nit
 
 
 def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, init=None):
@@ -171,9 +186,8 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     -------
     SemiDiscreteResult
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    potential = np.zeros(len(b)) if init is None else np.array(init, dtype=np.float64)
+    a, b = like(a, a), like(b, b)
+    potential = like(np.zeros(b.shape[0]) if init is None else to_numpy(init), b)
     final = eps if eps > 0 else ANNEALING[-1] * scale
     # A warm start is already near the optimum: no annealing from a large eps.
     schedule = [s * scale for s in ANNEALING if s * scale > final and init is None] + [final]
