@@ -9,7 +9,7 @@ import pytest
 import sklearn
 from array_api_compat import array_namespace
 
-from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, pack
+from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
 
 xp = pytest.importorskip("array_api_strict")
 
@@ -136,3 +136,28 @@ def test_semidiscrete_numpy_only_solvers_are_named():
             SemiDiscreteMap(solver="newton").fit(X)
         with pytest.raises(ValueError, match="partial_fit runs on NumPy arrays"):
             SemiDiscreteMap().partial_fit(X)
+
+
+# The entropic free-support fixed point stalls above tol on these data (NumPy too; noted for
+# the barycenter solver): both runs make the same 20 iterations, which are compared.
+@pytest.mark.filterwarnings("ignore:WassersteinBarycenter did not converge")
+@pytest.mark.parametrize("params", [{"n_support": 30}, {"n_support": 30, "reg": 0.3, "max_iter": 20},
+                                    {"method": "gaussian"}])
+def test_wasserstein_barycenter_keeps_the_namespace(params):
+    rng = np.random.default_rng(7)
+    domains = [rng.normal(size=(40, 2)) * s + shift for s, shift in ((0.5, 0.0), (1.0, 2.0), (0.7, [0.0, 3.0]))]
+    X = np.vstack(domains)
+    domain = np.repeat([0, 1, 2], 40)
+    reference = WassersteinBarycenter(random_state=0, **params).fit(X, sample_domain=domain)
+    with sklearn.config_context(array_api_dispatch=True):
+        X_xp = xp.asarray(X)
+        model = WassersteinBarycenter(random_state=0, **params).fit(X_xp, sample_domain=domain)
+        mapped = model.transform(X_xp, sample_domain=domain)
+        adapted = model.fit_transform(X_xp, sample_domain=domain)
+    fitted = ("mean_", "covariance_", "coefs_") if params.get("method") == "gaussian" else ("support_", "support_potentials_")
+    for array in (mapped, adapted, *(getattr(model, name) for name in fitted)):
+        assert array_namespace(array) is xp
+    for name in fitted:
+        np.testing.assert_allclose(to_numpy(getattr(model, name)), getattr(reference, name), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(mapped), reference.transform(X, sample_domain=domain), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(adapted), to_numpy(mapped), atol=1e-12)

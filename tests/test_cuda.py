@@ -69,6 +69,19 @@ def test_sinkhorn_on_the_cuda_geometry_matches_dense():
     np.testing.assert_allclose(result.potential_target, expected.potential_target, atol=1e-6)
 
 
+def test_cupy_backend_name_gives_the_cuda_geometry(geometries):
+    from skot.backends import get_geometry
+    from skot.backends._cuda import CudaGeometry
+
+    gpu, dense = geometries["sqeuclidean"]
+    geometry = get_geometry("cupy", gpu.x, gpu.y, "sqeuclidean")
+    assert isinstance(geometry, CudaGeometry)
+    h = np.linspace(-1.0, 1.0, 45)
+    np.testing.assert_allclose(geometry.softmin(h, 0.1, 1), dense.softmin(h, 0.1, 1), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="does not sample"):
+        geometry.sample(h, 0.1, 1, 2, np.random.default_rng(0))
+
+
 def test_import_skot_never_loads_cuda_or_cupy():
     code = "import sys, skot; print(any(m.startswith(('numba.cuda', 'cupy', 'numba_cuda')) for m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -27,7 +27,7 @@ def resolve_backend(backend, metric="sqeuclidean"):
                 "backend='cupy' requires CuPy, which is not installed; "
                 "install skot[gpu] or use backend='numpy' or 'numba'."
             ) from None
-        raise ValueError("backend='cupy' is not available in this version of skot.")
+        return "cupy"
     if backend == "auto":
         return "numpy" if callable(metric) else "numba"
     return backend
@@ -46,7 +46,7 @@ def get_geometry(backend, x, y, metric):
 
     A callable metric cannot run inside compiled kernels: it always gets the dense geometry.
     ``"array_api"`` (non-NumPy arrays under scikit-learn's array_api_dispatch) gets the dense
-    geometry of the arrays' own namespace.
+    geometry of the arrays' own namespace, ``"cupy"`` (CuPy arrays) the fused CUDA kernels.
     A dask array of rows gets the block geometry; in-memory arrays fitted with it, numba's.
     """
     if is_dask_array(x):
@@ -55,6 +55,10 @@ def get_geometry(backend, x, y, metric):
         from ._dask import BlockGeometry
 
         return BlockGeometry(x, y, metric)
+    if backend == "cupy":
+        from ._cuda import CudaGeometry
+
+        return CudaGeometry(x, y, metric)
     if backend == "array_api":
         from ._array_api import ArrayAPIGeometry
 

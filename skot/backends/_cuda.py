@@ -146,6 +146,9 @@ class CudaGeometry(Geometry):
     available on the GPU.
     """
 
+    def sample(self, h, eps, axis, n_samples, rng):
+        raise ValueError("Conditional sampling runs on NumPy arrays; the CUDA backend does not sample.")
+
     def __init__(self, x, y, metric):
         from array_api_compat import array_namespace
 

@@ -3,14 +3,15 @@
 from numbers import Integral, Real
 
 import numpy as np
+from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._dask import accepts_dask_arrays
-from .._domain import domain_weights, infer_sample_domain
-from ..backends import BACKENDS, get_geometry, resolve_backend
+from .._domain import domain_weights, infer_sample_domain, to_host
+from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend
 from ..solvers import (
     bures_barycenter,
     fit_gaussian,
@@ -19,7 +20,14 @@ from ..solvers import (
     psd_power,
     sinkhorn,
 )
-from ._base import FLOAT_DTYPES, DomainTransformerMixin, warn_if_not_converged
+from ._base import (
+    DomainTransformerMixin,
+    array_namespace_of,
+    as_dtype,
+    float_dtypes,
+    take_rows,
+    warn_if_not_converged,
+)
 
 DEFAULT_SUPPORT_SIZE = 100
 MAP_MAX_ITER = 5000
@@ -105,6 +113,10 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     }
 
     _fitted_attribute = "domains_"
+    _supports_array_api = True
+
+    def _namespace_attribute(self):
+        return "mean_" if self.method == "gaussian" else "support_"
 
     def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg=1e-4,
                  map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", verbose=0, random_state=None):
@@ -122,12 +134,15 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
 
     def _measures(self, X, domains, sample_weight):
         labels = np.unique(domains)
+        host_rows = np.empty((X.shape[0], 0))  # weights on the host, whatever the namespace of X
         measures = []
         for label in labels:
             rows = domains == label
-            masses = domain_weights(X, sample_weight, domains, rows, "")
+            masses = domain_weights(host_rows, to_host(sample_weight), domains, rows, "")
             keep = masses > 0
-            measures.append((X[rows][keep], masses[keep]))
+            kept_rows = rows.copy()
+            kept_rows[np.flatnonzero(rows)[~keep]] = False
+            measures.append((take_rows(X, kept_rows), like(masses[keep], X)))
         return labels, measures
 
     def _domain_weights(self, n_domains):
@@ -143,12 +158,15 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
 
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
-        X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        backend = resolve_backend(self.backend)
+        xp = array_namespace_of(X)
+        X = validate_data(self, X, dtype=float_dtypes(xp))
+        backend = resolve_backend(self.backend) if xp is np else self._array_api_backend(xp)
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
         labels, measures = self._measures(X, domains, sample_weight)
         weights = self._domain_weights(len(labels))
-        fitted = {"backend_": backend, "domains_": labels, "domain_weights_": weights}
+        # Fitted arrays follow X's namespace and device (labels included, as scikit-learn asks).
+        on_device = (lambda values: values) if xp is np else (lambda values: xp.asarray(values, device=device(X)))
+        fitted = {"backend_": backend, "domains_": on_device(labels), "domain_weights_": on_device(weights)}
         if self.method == "gaussian":
             fitted.update(self._fit_gaussian(measures, weights))
         else:
@@ -165,16 +183,18 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
         return {
             "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter,
-            "coefs_": np.array(maps),
-            "intercepts_": np.array([result.mean - linear @ mean for linear, (mean, _) in zip(maps, moments)]),
+            "coefs_": stack(maps),
+            "intercepts_": stack([result.mean - linear @ mean for linear, (mean, _) in zip(maps, moments)]),
         }
 
     def _fit_free_support(self, measures, weights, backend):
         pooled_mean, pooled_cov = _pooled_moments(measures, weights)
-        scale = max(2.0 * np.trace(pooled_cov), np.finfo(float).tiny)
+        scale = max(2.0 * float(namespace(pooled_cov).sum(namespace(pooled_cov).linalg.diagonal(pooled_cov))),
+                    np.finfo(float).tiny)
         n_support = DEFAULT_SUPPORT_SIZE if self.n_support is None else self.n_support
         rng = check_random_state(self.random_state)
-        init = pooled_mean + rng.standard_normal((n_support, len(pooled_mean))) @ psd_power(pooled_cov, 0.5)
+        draws = like(rng.standard_normal((n_support, pooled_mean.shape[0])), pooled_mean)
+        init = pooled_mean + draws @ psd_power(pooled_cov, 0.5)
 
         def make_geometry(u, v):
             return get_geometry(backend, u, v, "sqeuclidean")
@@ -191,36 +211,44 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             potentials.append(solved.potential_target)
         return {
             "support_": result.support, "support_weights_": result.weights, "n_iter_": result.n_iter,
-            "support_potentials_": np.array(potentials), "_map_eps": map_eps,
+            "support_potentials_": stack(potentials), "_map_eps": map_eps,
         }
 
     def _domain_rows(self, X, sample_domain):
+        seen = to_host(self.domains_)
         if sample_domain is None:
-            if len(self.domains_) > 1:
+            if len(seen) > 1:
                 raise ValueError(
-                    f"sample_domain is needed: the barycenter was fitted on {len(self.domains_)} "
+                    f"sample_domain is needed: the barycenter was fitted on {len(seen)} "
                     "domains, and each row is mapped by its own domain's map."
                 )
-            return np.full(X.shape[0], self.domains_[0])
+            return np.full(X.shape[0], seen[0])
         domains = infer_sample_domain(X.shape[0], None, sample_domain)
-        unseen = np.setdiff1d(domains, self.domains_)
+        unseen = np.setdiff1d(domains, seen)
         if len(unseen):
-            raise ValueError(f"Domains {unseen.tolist()} were not seen in fit (seen: {self.domains_.tolist()}).")
+            raise ValueError(f"Domains {unseen.tolist()} were not seen in fit (seen: {seen.tolist()}).")
         return domains
 
     def _map_domains(self, X, domains):
-        out = np.empty_like(X)
-        for k, label in enumerate(self.domains_):
+        xp = namespace(X)
+        pieces, order = [], []
+        for k, label in enumerate(to_host(self.domains_)):
             rows = domains == label
             if not rows.any():
                 continue
+            points = take_rows(X, rows)
             if self.method == "gaussian":
-                out[rows] = X[rows] @ self.coefs_[k].T + self.intercepts_[k]
+                mapped = points @ as_dtype(self.coefs_[k, ...], X.dtype).T + as_dtype(self.intercepts_[k, ...], X.dtype)
             else:
-                h = self.support_potentials_[k] + self._map_eps * np.log(self.support_weights_)
-                geometry = get_geometry(self.backend_, X[rows], self.support_, "sqeuclidean")
-                out[rows] = geometry.barycentric_map(h, self._map_eps, axis=1)
-        return out
+                h = self.support_potentials_[k, ...] + self._map_eps * xp.log(self.support_weights_)
+                geometry = get_geometry(self.backend_, points, self.support_, "sqeuclidean")
+                mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
+            pieces.append(as_dtype(mapped, X.dtype))
+            order.append(np.flatnonzero(rows))
+        # Domain by domain, then back to the rows' order (no masked assignment in the array API).
+        inverse = np.argsort(np.concatenate(order), kind="stable")
+        stacked = xp.concat(pieces) if xp is not np else np.concatenate(pieces)
+        return stacked[inverse] if xp is np else xp.take(stacked, xp.asarray(inverse, device=device(X)), axis=0)
 
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
         """Fit, then map every row onto the barycenter by its own domain's map."""
@@ -253,6 +281,13 @@ class _Converged:
 
 
 def _pooled_moments(measures, weights):
-    points = np.concatenate([p for p, _ in measures])
-    masses = np.concatenate([w * m for w, (_, m) in zip(weights, measures)])
+    xp = namespace(measures[0][0])
+    concat = np.concatenate if xp is np else xp.concat
+    points = concat([p for p, _ in measures])
+    masses = concat([float(w) * m for w, (_, m) in zip(weights, measures)])
     return fit_gaussian(points, masses)
+
+
+def stack(arrays):
+    """``np.stack`` in the arrays' namespace."""
+    return namespace(arrays[0]).stack(arrays)

@@ -4,7 +4,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_numpy_namespace
+from array_api_compat import array_namespace, device, is_cupy_namespace, is_numpy_namespace
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import check_same_namespace
@@ -227,7 +227,12 @@ class DomainTransformerMixin:
             return X, "dask", split_source_target(X, y, sample_domain, sample_weight)
         xp = array_namespace_of(X)
         X = validate_data(self, X, dtype=float_dtypes(xp))
-        backend = resolve_backend(self.backend, metric) if xp is np else self._array_api_backend(xp)
+        if xp is np:
+            backend = resolve_backend(self.backend, metric)
+            if backend == "cupy":
+                raise ValueError("backend='cupy' takes CuPy arrays, under sklearn.config_context(array_api_dispatch=True).")
+        else:
+            backend = self._array_api_backend(xp)
         return X, backend, split_source_target(X, y, sample_domain, sample_weight)
 
     # Estimators whose fit runs array-API-generic code on non-NumPy arrays (see SPEC section 4).
@@ -237,6 +242,10 @@ class DomainTransformerMixin:
         """Whether these parameters run on non-NumPy arrays (the array_api_support tag)."""
         return self._supports_array_api
 
+    def _namespace_attribute(self):
+        """A fitted array attribute in the namespace and on the device of the fit's X."""
+        return self._fitted_attribute
+
     def _array_api_backend(self, xp):
         """Backend name for arrays of namespace ``xp`` (array_api_dispatch on)."""
         if not self._array_api_supported():
@@ -244,8 +253,10 @@ class DomainTransformerMixin:
                 f"{type(self).__name__} with these parameters does not support {xp.__name__} arrays; "
                 "give NumPy arrays or turn array_api_dispatch off."
             )
+        if is_cupy_namespace(xp) and self.backend in ("auto", "cupy"):
+            return "cupy"  # the fused CUDA kernels (skot/backends/_cuda.py)
         if self.backend not in ("auto", "numpy"):
-            raise ValueError(f"backend={self.backend!r} takes NumPy arrays; use backend='auto' for {xp.__name__} arrays.")
+            raise ValueError(f"backend={self.backend!r} does not take {xp.__name__} arrays; use backend='auto'.")
         return "array_api"
 
     def _validate_dask_rows(self, X):
@@ -273,7 +284,7 @@ class DomainTransformerMixin:
         """X for a fitted ``method``: same namespace and device as at fit, checked like X there."""
         check_is_fitted(self)
         if self._supports_array_api:
-            check_same_namespace(X, self, attribute=self._fitted_attribute, method=f"{type(self).__name__}.{method}()")
+            check_same_namespace(X, self, attribute=self._namespace_attribute(), method=f"{type(self).__name__}.{method}()")
         return validate_data(self, X, dtype=float_dtypes(array_namespace_of(X)), reset=False)
 
     def _map_source_rows(self, X, domains):

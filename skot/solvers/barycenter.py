@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends import pairwise_cost
+from ..backends import like, namespace, pairwise_cost, to_numpy
 from .exact import barycentric_images, exact_plan
 from .sinkhorn import self_transport_potential, sinkhorn
 
@@ -57,29 +57,36 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
     -------
     FreeSupportBarycenterResult
     """
-    support = np.array(init_support, dtype=np.float64)
-    n_support = len(support)
-    weights = np.full(n_support, 1.0 / n_support)
+    xp = namespace(init_support)
+    support = xp.asarray(init_support, dtype=xp.float64, copy=True)
+    n_support = support.shape[0]
+    weights = like(np.full(n_support, 1.0 / n_support), support)
 
     def entropic_image(points, masses):
         geometry = make_geometry(support, points)
         result = sinkhorn(geometry, weights, masses, eps, tol=sinkhorn_tol, max_iter=sinkhorn_max_iter)
-        return geometry.barycentric_map(result.potential_target + eps * np.log(masses), eps, axis=1)
+        return geometry.barycentric_map(result.potential_target + eps * xp.log(masses), eps, axis=1)
 
+    def exact_image(points, masses):
+        # The exact plan is combinatorial (auction or LP): solved on the host.
+        host_points = to_numpy(points)
+        plan = exact_plan(pairwise_cost(to_numpy(support), host_points, "sqeuclidean"), to_numpy(weights),
+                          to_numpy(masses))
+        return like(barycentric_images(plan, host_points), support)
+
+    def rms(values):
+        return float(xp.sqrt(xp.mean(xp.sum(values**2, axis=1))))
+
+    image = entropic_image if eps > 0 else exact_image
     converged, n_iter = False, 0
     for n_iter in range(1, max_iter + 1):
-        if eps > 0:
-            images = [entropic_image(points, masses) for points, masses in measures]
-        else:
-            images = [barycentric_images(exact_plan(pairwise_cost(support, points, "sqeuclidean"), weights, masses),
-                                         points) for points, masses in measures]
-        updated = np.tensordot(domain_weights, np.array(images), axes=1)
+        updated = sum(float(w) * image(points, masses) for w, (points, masses) in zip(domain_weights, measures))
         if eps > 0:
             self_geometry = make_geometry(support, support)
             f_self = self_transport_potential(self_geometry, weights, eps, tol=sinkhorn_tol)
-            updated -= self_geometry.barycentric_map(f_self + eps * np.log(weights), eps, axis=1) - support
-        spread = np.sqrt(np.mean(np.sum((support - support.mean(axis=0)) ** 2, axis=1))) or 1.0
-        change = np.sqrt(np.mean(np.sum((updated - support) ** 2, axis=1))) / spread
+            updated = updated - (self_geometry.barycentric_map(f_self + eps * xp.log(weights), eps, axis=1) - support)
+        spread = rms(support - xp.mean(support, axis=0)) or 1.0
+        change = rms(updated - support) / spread
         support = updated
         if change <= tol:
             converged = True

@@ -189,22 +189,25 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
     the weighted mean covariance, stopped when the relative change of S is below ``tol``.
     Commuting covariances give (sum_k w_k C_k^1/2)^2.
     """
-    means = np.asarray(means, dtype=np.float64)
-    covariances = np.asarray(covariances, dtype=np.float64)
+    xp = namespace(means[0])
     weights = np.full(len(means), 1.0 / len(means)) if weights is None else np.asarray(weights, dtype=np.float64)
     weights = weights / weights.sum()
-    current = np.einsum("k,kij->ij", weights, covariances)
+
+    def norm(matrix):
+        return float(xp.sqrt(xp.sum(matrix * matrix)))
+
+    current = sum(float(w) * cov for w, cov in zip(weights, covariances))
     converged, n_iter = False, 0
     for n_iter in range(1, max_iter + 1):
         values, vectors = _eigh_psd(current)
-        root = _spectral(values, vectors, np.sqrt)
+        root = _spectral(values, vectors, xp.sqrt)
         inverse_root = _spectral(_inverse_floor(values, 1e-12), vectors, lambda v: v**-0.5)
-        average = sum(w * psd_power(root @ cov @ root, 0.5) for w, cov in zip(weights, covariances))
+        average = sum(float(w) * psd_power(root @ cov @ root, 0.5) for w, cov in zip(weights, covariances))
         updated = inverse_root @ average @ average @ inverse_root
         updated = 0.5 * (updated + updated.T)
-        change = np.linalg.norm(updated - current) / np.linalg.norm(current)
+        change = norm(updated - current) / norm(current)
         current = updated
         if change <= tol:
             converged = True
             break
-    return BuresBarycenterResult(weights @ means, current, n_iter, converged)
+    return BuresBarycenterResult(sum(float(w) * mean for w, mean in zip(weights, means)), current, n_iter, converged)
