@@ -120,7 +120,9 @@ def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
     Raises a ValueError for negative weights, or a domain with fewer than
     ``min_samples`` samples of positive weight.
     """
-    weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    # Weights are metadata: checked and normalised on the host, whatever the namespace of X.
+    host_rows = X if isinstance(X, np.ndarray) else np.empty((X.shape[0], 0))
+    weights = _check_sample_weight(to_host(sample_weight), host_rows, dtype=np.float64, ensure_non_negative=True)
     weights = weights[rows]
     domains = sample_domain[rows]
     out = np.zeros_like(weights)

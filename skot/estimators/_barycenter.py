@@ -10,8 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._dask import accepts_dask_arrays
-from .._domain import domain_weights, infer_sample_domain, to_host
-from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend
+from .._domain import domain_weights, infer_sample_domain
+from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend, to_numpy
 from ..solvers import (
     bures_barycenter,
     fit_gaussian,
@@ -23,6 +23,7 @@ from ..solvers import (
 from ._base import (
     DomainTransformerMixin,
     array_namespace_of,
+    assemble_rows,
     as_dtype,
     float_dtypes,
     take_rows,
@@ -134,11 +135,10 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
 
     def _measures(self, X, domains, sample_weight):
         labels = np.unique(domains)
-        host_rows = np.empty((X.shape[0], 0))  # weights on the host, whatever the namespace of X
         measures = []
         for label in labels:
             rows = domains == label
-            masses = domain_weights(host_rows, to_host(sample_weight), domains, rows, "")
+            masses = domain_weights(X, sample_weight, domains, rows, "")
             keep = masses > 0
             kept_rows = rows.copy()
             kept_rows[np.flatnonzero(rows)[~keep]] = False
@@ -215,7 +215,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         }
 
     def _domain_rows(self, X, sample_domain):
-        seen = to_host(self.domains_)
+        seen = to_numpy(self.domains_)
         if sample_domain is None:
             if len(seen) > 1:
                 raise ValueError(
@@ -231,8 +231,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
 
     def _map_domains(self, X, domains):
         xp = namespace(X)
-        pieces, order = [], []
-        for k, label in enumerate(to_host(self.domains_)):
+        parts = []
+        for k, label in enumerate(to_numpy(self.domains_)):
             rows = domains == label
             if not rows.any():
                 continue
@@ -243,12 +243,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
                 h = self.support_potentials_[k, ...] + self._map_eps * xp.log(self.support_weights_)
                 geometry = get_geometry(self.backend_, points, self.support_, "sqeuclidean")
                 mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
-            pieces.append(as_dtype(mapped, X.dtype))
-            order.append(np.flatnonzero(rows))
-        # Domain by domain, then back to the rows' order (no masked assignment in the array API).
-        inverse = np.argsort(np.concatenate(order), kind="stable")
-        stacked = xp.concat(pieces) if xp is not np else np.concatenate(pieces)
-        return stacked[inverse] if xp is np else xp.take(stacked, xp.asarray(inverse, device=device(X)), axis=0)
+            parts.append((np.flatnonzero(rows), as_dtype(mapped, X.dtype)))
+        return assemble_rows(X, parts)
 
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
         """Fit, then map every row onto the barycenter by its own domain's map."""

@@ -11,7 +11,7 @@ from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
-from .._domain import domain_weights, infer_sample_domain, to_host
+from .._domain import domain_weights, infer_sample_domain
 from ..backends import is_dask_array, resolve_backend
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -35,6 +35,19 @@ def take_rows(X, mask):
     if xp is np:
         return X[mask]
     return xp.take(X, xp.asarray(np.flatnonzero(mask), device=device(X)), axis=0)
+
+
+def assemble_rows(X, parts):
+    """The rows ``values`` of each ``(row_indices, values)`` in ``parts`` put back in row order.
+
+    The parts partition the rows of ``X`` (whose namespace and device they share): the
+    array API has no masked assignment, so the blocks are stacked, then permuted back.
+    """
+    xp = array_namespace_of(X)
+    inverse = np.argsort(np.concatenate([rows for rows, _ in parts]), kind="stable")
+    if xp is np:
+        return np.concatenate([values for _, values in parts])[inverse]
+    return xp.take(xp.concat([values for _, values in parts]), xp.asarray(inverse, device=device(X)), axis=0)
 
 
 def copy_rows(X):
@@ -94,21 +107,19 @@ def split_source_target(X, y, sample_domain, sample_weight):
 
     Rows of zero weight are dropped, so that they act exactly as absent rows.
     """
-    sample_weight = to_host(sample_weight)
     domains = infer_sample_domain(X.shape[0], y, sample_domain)
     is_source = domains >= 0
     if not is_source.any():
         raise ValueError(
             "No source rows: every row is marked as target (sample_domain < 0 or masked label)."
         )
-    rows = X if array_namespace_of(X) is np else np.empty((X.shape[0], 0))  # weights on the host
     source, source_weights = _measure(
-        X, is_source, domain_weights(rows, sample_weight, domains, is_source, "source")
+        X, is_source, domain_weights(X, sample_weight, domains, is_source, "source")
     )
     target_points = target_weights = None
     if (~is_source).any():
         target_points, target_weights = _measure(
-            X, ~is_source, domain_weights(rows, sample_weight, domains, ~is_source, "target")
+            X, ~is_source, domain_weights(X, sample_weight, domains, ~is_source, "target")
         )
     return SourceTarget(source, source_weights, target_points, target_weights)
 
@@ -277,8 +288,7 @@ class DomainTransformerMixin:
         is_source = domains >= 0
         if not is_source.any():
             raise ValueError("score needs source rows; every row of X is marked as target.")
-        rows = np.empty((X.shape[0], 0))  # weights on the host, whatever the namespace of X
-        return X, domains, is_source, domain_weights(rows, None, domains, is_source, "source", min_samples=1)
+        return X, domains, is_source, domain_weights(X, None, domains, is_source, "source", min_samples=1)
 
     def _validate_fitted_input(self, X, method="transform"):
         """X for a fitted ``method``: same namespace and device as at fit, checked like X there."""
@@ -288,12 +298,10 @@ class DomainTransformerMixin:
         return validate_data(self, X, dtype=float_dtypes(array_namespace_of(X)), reset=False)
 
     def _map_source_rows(self, X, domains):
-        xp = array_namespace_of(X)
         is_source = domains >= 0
-        if xp is not np:
-            # No masked assignment in the array API: map every row, keep the target ones.
-            keep = xp.asarray(is_source[:, None], device=device(X))
-            return xp.where(keep, self._map(X), X)
+        if array_namespace_of(X) is not np:
+            return assemble_rows(X, [(np.flatnonzero(is_source), self._map(take_rows(X, is_source))),
+                                     (np.flatnonzero(~is_source), take_rows(X, ~is_source))])
         out = X.copy()
         if is_source.any():
             out[is_source] = self._map(X[is_source])

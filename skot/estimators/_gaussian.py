@@ -150,7 +150,7 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         X, domains, is_source, weights = self._source_rows_for_score(X, y, sample_domain)
         mean, cov = fit_gaussian(self._map(take_rows(X, is_source)), weights)
         if (~is_source).any():
-            target_weights = domain_weights(np.empty((X.shape[0], 0)), None, domains, ~is_source, "target")
+            target_weights = domain_weights(X, None, domains, ~is_source, "target")
             mean_target, cov_target = fit_gaussian(take_rows(X, ~is_source), target_weights)
         else:
             mean_target, cov_target = self.mean_target_, self.covariance_target_

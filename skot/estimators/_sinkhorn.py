@@ -304,7 +304,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         xp = array_namespace_of(X)
         if (~is_source).any():
             reference = take_rows(X, ~is_source)
-            b = domain_weights(np.empty((X.shape[0], 0)), None, domains, ~is_source, "target", min_samples=1)
+            b = domain_weights(X, None, domains, ~is_source, "target", min_samples=1)
         else:
             reference, b = self.support_target_, self.weights_target_
         if xp is not np:
