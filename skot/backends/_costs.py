@@ -70,3 +70,27 @@ def far_point_assignment(x, y, metric):
         return np.argmin(np.where(np.isnan(cost), np.inf, cost), axis=1)
     directions = x / np.max(np.abs(x), axis=1, keepdims=True)
     return np.argmax(directions @ np.asarray(y, dtype=np.float64).T, axis=1)
+
+
+def _hull_vertices(points):
+    """Points that can be farthest from anything: convex hull vertices (all points if flat)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    if points.shape[1] == 1:
+        return points[[points.argmin(), points.argmax()]]
+    try:
+        return points[ConvexHull(points).vertices]
+    except QhullError:
+        return points
+
+
+def max_sqeuclidean(x, y, chunk=2048):
+    """max_ij |x_i - y_j|^2, exactly; in dimension <= 3 over convex hull vertices only.
+
+    A convex function on a polytope peaks at a vertex, so the farthest pair are hull vertices.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape[1] <= 3:
+        x, y = _hull_vertices(x), _hull_vertices(y)
+    return max(float(cdist(x[start:start + chunk], y, "sqeuclidean").max()) for start in range(0, len(x), chunk))
