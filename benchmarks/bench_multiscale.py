@@ -64,7 +64,8 @@ def run_geomloss(x, y, eps, backend, scaling):
 
 
 def main():
-    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    args = [arg for index, arg in enumerate(sys.argv[1:], 1)
+            if not arg.startswith("--") and sys.argv[index - 1] != "--scalings"]
     n = int(args[0]) if args else 100_000
     reg = float(args[1]) if len(args) > 1 else 1e-3
     tol = 1e-3

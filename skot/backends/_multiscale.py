@@ -266,7 +266,10 @@ def _block_sum(coordinates, h, start, stop, y0, y1, y2, shift, inv_eps, dim, wit
     cost_total = 0.0
     for i in range(values.shape[0]):
         cost = _squared_distance(x0, x1, x2, i, y0, y1, y2, dim)
-        weight = _exp_nonpositive(max(min((values[i] - cost - shift) * inv_eps, 0.0), -CUTOFF))
+        exponent = (values[i] - cost - shift) * inv_eps
+        # Terms below exp(-CUTOFF) count as 0, not as the clamped exp(-CUTOFF): the sum may lie
+        # up to exp(-30) below the shift, where clamped terms would no longer be negligible.
+        weight = _exp_nonpositive(max(min(exponent, 0.0), -CUTOFF)) if exponent > -CUTOFF else 0.0
         total += weight
         if with_cost:
             cost_total += weight * cost

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from numba import get_num_threads, njit, prange
 
 from ._base import Geometry
-from ._costs import far_point_assignment, median_cost
+from ._costs import far_point_assignment, max_sqeuclidean, median_cost
 
 CUTOFF = 60.0
 # Squared Euclidean reductions of points with at least GEMM_MIN_DIM coordinates use BLAS
@@ -414,6 +414,9 @@ class OnlineGeometry(Geometry):
             raise ValueError(f"Unknown cost statistic {kind!r}.")
         if kind == "mean" and self.metric == "sqeuclidean":
             return _mean_squared_distance(self.x, self.y, a, b)
+        if kind == "max" and self.metric in ("sqeuclidean", "euclidean") and self.x.shape[1] <= 3:
+            largest = max_sqeuclidean(self.x[np.asarray(a) > 0], self.y[np.asarray(b) > 0])
+            return math.sqrt(largest) if self._root else largest
         rows, cols = self._oriented(1)
         mean_rows, max_rows = np.empty(self.shape[0]), np.empty(self.shape[0])
         cost_moments_kernel(rows, cols, _float64(a), _float64(b), self._root, self._half, mean_rows, max_rows)

@@ -15,6 +15,7 @@ from ..solvers import (
     entropic_conditional_drift,
     kde_score,
     scott_bandwidth,
+    multiscale_sinkhorn,
     sinkhorn,
     sinkhorn_divergence,
     unadjusted_langevin,
@@ -31,6 +32,11 @@ from ._base import (
 
 PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
+# multiscale="auto" runs the multiscale solver from this many source-target pairs on, when
+# eps is at most this fraction of the squared diameter (sharper kernels truncate more).
+MULTISCALE_MIN_PAIRS = 100_000_000
+MULTISCALE_MAX_RELATIVE_EPS = 2e-3
+MULTISCALE_MAX_DIM = 3
 
 
 class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -61,6 +67,12 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         Number of reference points drawn for ``target="normal"`` or ``"uniform"``.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         Array backend; "auto" picks the fastest one for the input.
+    multiscale : "auto" or bool, default="auto"
+        Coarse-to-fine Sinkhorn with certified truncated kernels (squared Euclidean cost,
+        d <= 3, balanced, NumPy inputs on the numba backend; see
+        :func:`skot.solvers.multiscale_sinkhorn`). "auto" uses it from 10^8 source-target
+        pairs when eps is at most 2e-3 times the squared diameter of the points; True forces
+        it (an error says which condition fails), False forbids it.
     verbose : int, default=0
         Solver progress printing.
     random_state : int, RandomState instance or None, default=None
@@ -82,6 +94,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         Entropic regularisation in raw cost units.
     backend_ : str
         Backend that ran.
+    multiscale_ : bool
+        Whether the multiscale solver ran.
     n_iter_ : int
         Sinkhorn iterations run.
     marginal_error_ : float
@@ -112,6 +126,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         "target": [StrOptions({"normal", "uniform"}), "array-like"],
         "n_target_samples": [Interval(Integral, 2, None, closed="left")],
         "backend": [StrOptions(set(BACKENDS))],
+        "multiscale": [StrOptions({"auto"}), "boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -132,6 +147,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         target="normal",
         n_target_samples=1000,
         backend="auto",
+        multiscale="auto",
         verbose=0,
         random_state=None,
     ):
@@ -144,6 +160,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.target = target
         self.n_target_samples = n_target_samples
         self.backend = backend
+        self.multiscale = multiscale
         self.verbose = verbose
         self.random_state = random_state
 
@@ -161,15 +178,23 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         geometry = self._geometry(data.source, data.target, backend)
         cost_scale = resolve_cost_scale(self.cost_scale, geometry, data.source_weights, data.target_weights)
         eps = self.reg * cost_scale
-        result = sinkhorn(
-            geometry, data.source_weights, data.target_weights, eps,
-            reg_m=None if self.reg_m is None else self.reg_m * cost_scale,
-            max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
-        )
+        multiscale = self._use_multiscale(backend, data.source, data.target, eps)
+        if multiscale:
+            result = multiscale_sinkhorn(
+                data.source, data.target, data.source_weights, data.target_weights, eps,
+                max_iter=self.max_iter, tol=self.tol, with_cost=True, verbose=self.verbose,
+            )
+            transport_cost = result.transport_cost
+        else:
+            result = sinkhorn(
+                geometry, data.source_weights, data.target_weights, eps,
+                reg_m=None if self.reg_m is None else self.reg_m * cost_scale,
+                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+            )
+            log_a = result.potential_source + eps * xp.log(data.source_weights)
+            log_b = result.potential_target + eps * xp.log(data.target_weights)
+            transport_cost = geometry.plan_cost(log_a, log_b, eps)
         warn_if_not_converged(self, result, self.tol)
-        log_a = result.potential_source + eps * xp.log(data.source_weights)
-        log_b = result.potential_target + eps * xp.log(data.target_weights)
-        transport_cost = geometry.plan_cost(log_a, log_b, eps)
         mean_cost = cost_scale if self.cost_scale == "mean" else geometry.cost_statistic(
             "mean", data.source_weights, data.target_weights
         )
@@ -177,6 +202,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         # Fitted attributes only once everything succeeded (an interrupted fit leaves none);
         # supports are copies, so that the model does not follow later changes to X.
         self.backend_, self.cost_scale_, self.epsilon_ = backend, cost_scale, eps
+        self.multiscale_ = multiscale
         # (np.array computes a dask array's rows: the maps need them in memory, O(n + m).)
         self.support_source_, self.weights_source_ = copy_rows(data.source), data.source_weights
         self.support_target_, self.weights_target_ = copy_rows(data.target), data.target_weights
@@ -187,6 +213,29 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.transport_cost_ = transport_cost
         self._divergence_eps = divergence_eps
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _use_multiscale(self, backend, source, target, eps):
+        """Whether the multiscale solver runs (``multiscale`` parameter, docstring)."""
+        if self.multiscale is False:
+            return False
+        reasons = []
+        if backend != "numba":
+            reasons.append(f"it runs on NumPy arrays with the numba backend, not backend {backend!r}")
+        if self.metric != "sqeuclidean":
+            reasons.append(f"it needs metric='sqeuclidean', not {self.metric!r}")
+        if source.shape[1] > MULTISCALE_MAX_DIM:
+            reasons.append(f"it is for dimension <= {MULTISCALE_MAX_DIM}, not {source.shape[1]}")
+        if self.reg_m is not None:
+            reasons.append("it solves balanced problems (reg_m=None)")
+        if self.multiscale is True:
+            if reasons:
+                raise ValueError("multiscale=True cannot run: " + "; ".join(reasons) + ".")
+            return True
+        if reasons or source.shape[0] * target.shape[0] < MULTISCALE_MIN_PAIRS:
+            return False
+        both = np.vstack([source.min(axis=0), source.max(axis=0), target.min(axis=0), target.max(axis=0)])
+        diameter2 = float(((both.max(axis=0) - both.min(axis=0)) ** 2).sum())
+        return eps <= MULTISCALE_MAX_RELATIVE_EPS * diameter2
 
     def _log_weighted_potentials(self):
         eps, xp = self.epsilon_, namespace(self.weights_source_)

@@ -102,8 +102,8 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     tol : float
         Target for the certified L1 errors of both marginals.
     budget : float, optional
-        Relative mass each truncated soft-min may skip (default ``tol / 10``); divided by 10
-        while the certified errors exceed ``tol``.
+        Relative mass each truncated soft-min may skip (default ``tol / 10``); brought below
+        ``tol / 100``, then divided by 10, while the certified errors exceed ``tol``.
     anderson_memory : int
         Anderson acceleration memory of each Sinkhorn run.
     with_cost : bool
@@ -152,7 +152,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
                       f"errors {row_error:.2e} / {column_error:.2e}, {geometry.pairs:.3g} costs")
             if max(row_error, column_error) <= tol or not result.converged:
                 break
-            level_budget /= TIGHTENING
+            level_budget = min(level_budget, BUDGET_FRACTION * tol) / TIGHTENING
             init = f
         potential_source = np.empty_like(f)
         potential_source[x_cloud.order] = f
