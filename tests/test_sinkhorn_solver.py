@@ -46,6 +46,35 @@ def test_marginals_and_primal_dual_gap(rng):
     assert result.dual_objective == pytest.approx(primal, rel=1e-10)
 
 
+@pytest.mark.parametrize("anderson_memory", [0, 8])
+def test_every_stop_returns_a_plan_within_tol(rng, anderson_memory):
+    """Whether the run stops on the source side or, for a plain iterate, on the target
+    side (a rough warm start, as a coarse-to-fine prolongation gives: the first update
+    moves f far, the plan after it is close), the returned plan has an exact source
+    marginal and a target one within tol."""
+    x, y, a, b = small_problem(rng)
+    cost = cdist(x, y, "sqeuclidean")
+    eps = 0.05 * cost.mean()
+    geometry = DenseGeometry(x, y, "sqeuclidean")
+    solution = sinkhorn(geometry, a, b, eps, tol=1e-13, max_iter=50000).potential_source
+    sides = set()
+    for tol in np.geomspace(3e-1, 1e-8, 16):
+        for init in (None, solution + 0.3 * eps * rng.normal(size=solution.shape)):
+            result = sinkhorn(geometry, a, b, eps, tol=tol, max_iter=50000, anderson_memory=anderson_memory,
+                              init=None if init is None else (init,))
+            plan = dense_plan(result, cost, a, b)
+            target_error = np.abs(plan.sum(axis=0) - b).sum()
+            assert result.converged
+            np.testing.assert_allclose(plan.sum(axis=1), a, atol=1e-14)
+            assert result.marginal_error == pytest.approx(target_error, rel=1e-9, abs=1e-15)
+            if result.error == result.marginal_error:
+                sides.add("target")
+                assert target_error <= tol
+            else:
+                sides.add("source")
+    assert sides == {"source", "target"}
+
+
 def test_warm_start_from_the_solution_converges_at_once(rng):
     x, y, a, b = small_problem(rng)
     geometry = DenseGeometry(x, y, "sqeuclidean")

@@ -36,8 +36,8 @@ class MultiscaleResult(SinkhornResult):
 
 # Each level coarsens k-d leaves of LEAF_SIZE points into their means; the truncated
 # kernels work on blocks of LEAVES_PER_BLOCK leaves (bounds cost (n / block)^2 per sum).
-LEAF_SIZE = 32
-LEAVES_PER_BLOCK = 4
+LEAF_SIZE = 16
+LEAVES_PER_BLOCK = 8
 # Problems with at most this many points on each side are solved without truncation.
 COARSEST = 1000
 # Coarsest-level eps-scaling: eps_k = max(eps, diameter^2 * EPS_DECAY^k).
@@ -47,6 +47,9 @@ EPS_DECAY = 0.25
 BUDGET_FRACTION = 0.1
 TIGHTENING = 10.0
 MAX_TIGHTENINGS = 3
+# Levels above the finest are solved to this fraction of tol: a sharper prolongation saves
+# fine iterations, which cost far more.
+COARSE_TOL_FRACTION = 0.1
 
 
 def _coarsen(points, weights, cloud):
@@ -134,6 +137,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     coarse_y, coarse_b = level[2], level[3]
     n_iter = result.n_iter
     for (x_level, a_level, y_level, b_level), x_cloud, y_cloud in reversed(levels):
+        level_tol = tol if x_cloud is levels[0][1] else COARSE_TOL_FRACTION * tol
         coarse_cloud = block_cloud(coarse_y, LEAF_SIZE, LEAVES_PER_BLOCK)
         h = (potential_target + eps * np.log(coarse_b))[coarse_cloud.order]
         init, _ = reduce_blocks(coarse_cloud, h, x_cloud, eps, budget)
@@ -141,7 +145,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
         level_budget = budget
         for _ in range(MAX_TIGHTENINGS + 1):
             geometry = BlockSparseGeometry(x_cloud, y_cloud, level_budget)
-            result = sinkhorn(geometry, a_sorted, b_sorted, eps, max_iter=max_iter, tol=tol, init=(init,),
+            result = sinkhorn(geometry, a_sorted, b_sorted, eps, max_iter=max_iter, tol=level_tol, init=(init,),
                               anderson_memory=anderson_memory)
             f, g = result.potential_source, result.potential_target
             row_error, column_error, mass = _certified_errors(geometry, f, g, a_sorted, b_sorted, eps)
@@ -150,7 +154,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
                 print(f"multiscale: {x_cloud.coordinates.shape[1]} x {y_cloud.coordinates.shape[1]} points, "
                       f"budget {level_budget:.1e}, {result.n_iter} iterations, certified marginal "
                       f"errors {row_error:.2e} / {column_error:.2e}, {geometry.pairs:.3g} costs")
-            if max(row_error, column_error) <= tol or not result.converged:
+            if max(row_error, column_error) <= level_tol or not result.converged:
                 break
             level_budget = min(level_budget, BUDGET_FRACTION * tol) / TIGHTENING
             init = f

@@ -44,7 +44,9 @@ class SinkhornResult:
         Whether the stopping criterion fell below ``tol`` before ``max_iter``.
     error : float
         Last stopping criterion: ``sum_i a_i |exp((f_i - f_i^new) / eps) - 1|``, the
-        L1 error of the source marginal before the last update (balanced case).
+        L1 error of the source marginal before the last update (balanced case), or,
+        when a plain (unextrapolated) iterate already met ``tol`` on the target side,
+        ``marginal_error``.
     marginal_error : float
         ``|P^T 1 - b|_1`` of the returned plan (its source marginal is exact).
     dual_objective : float
@@ -133,7 +135,8 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     max_iter : int
         Maximum number of iterations.
     tol : float
-        Stop when the source-marginal L1 error falls below ``tol``.
+        Stop when the source-marginal L1 error falls below ``tol`` (or the target one, for
+        a plain iterate, whose source marginal is exact).
     init : tuple of ndarray, optional
         Warm start ``(f, g)``; only ``f`` is used, ``g`` is recomputed from it.
     anderson_memory : int
@@ -156,11 +159,21 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     g = xp.zeros(b.shape[0], dtype=xp.float64, device=device(a))
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
     anderson = _Anderson(anderson_memory, a)
+    column_softmin = None
     # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
     # calls would take the cores from the compiled kernels.
     with np.errstate(over="ignore"), threadpool_limits(limits=1, user_api="blas"):
         for n_iter in range(1, max_iter + 1):
-            g = tau * geometry.softmin(f + eps * log_a, eps, axis=0)
+            g_new = tau * geometry.softmin(f + eps * log_a, eps, axis=0)
+            if reg_m is None and n_iter > 1 and f is f_new:
+                # f is the last plain update, so g_new gives the column marginal of (f, g),
+                # whose row marginal is exact: stop if it is within tol too.
+                column_error = float(xp.sum(xp.abs(b * xp.expm1((g - g_new) / eps))))
+                if column_error <= tol:
+                    error, converged, column_softmin = column_error, True, g_new
+                    n_iter -= 1
+                    break
+            g = g_new
             if reg_m is not None:
                 shift = _optimal_translation(f, g, a, b, reg_m)
                 f, g = f + shift, g - shift
@@ -179,7 +192,8 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
         if not converged:
             # Return the plain update, whose source marginal is exact, not an extrapolation.
             f = f_new
-        column_softmin = geometry.softmin(f + eps * log_a, eps, axis=0)
+        if column_softmin is None:
+            column_softmin = geometry.softmin(f + eps * log_a, eps, axis=0)
         column_marginal = b * xp.exp((g - column_softmin) / eps)
     mass = float(xp.sum(column_marginal))
     dual = (
