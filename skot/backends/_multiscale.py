@@ -1,12 +1,12 @@
 """Block-sparse kernels for squared Euclidean costs in dimension 1 to 3 (multiscale Sinkhorn).
 
-A :class:`BlockCloud` sorts points into the leaves of a k-d tree (blocks of at most
-``block_size`` points, stored contiguously). A soft-min over one cloud, for each block
-J of outputs, visits only the input blocks I whose certified upper bound ``U_IJ`` on
-``h_i - |x_i - y|^2`` (i in I, y in J) lies within ``truncation * eps`` of a certified lower
-bound on the largest term (one point of each block against the far corner of J's box), so
-that a skipped block weighs at most ``|I| exp(-truncation)`` of the largest term, and
-returns a bound on the relative mass it neglected:
+A :class:`BlockCloud` sorts points into the leaves of a k-d tree (stored contiguously,
+consecutive leaves make a block). A soft-min over one cloud, for each block J of outputs,
+bounds ``h_i - |x_i - y|^2`` over every input block I and the box of J by ``U_IJ``, then sums
+the input blocks from the largest bound down, one eps-wide bucket at a time, and stops as
+soon as the bounded mass of the blocks left, sum |I| exp(U_IJ / eps), is at most ``budget``
+times the smallest partial sum over J, a certified lower bound on every full sum. It returns
+a bound on the relative mass it neglected:
 
     neglected_j <= sum over skipped I of |I| exp((U_IJ - S_j) / eps),
     S_j = eps log sum over visited i of exp((h_i - |x_i - y_j|^2) / eps).
@@ -30,8 +30,11 @@ from numba import njit, prange
 from ._numba import CUTOFF, FASTMATH, _exp_nonpositive
 
 MAX_DIM = 3
-# Bounds are bucketed by whole eps below the lower bound on each sum, down to N_LEVELS.
+# Bounds are bucketed by whole eps below the largest, down to N_LEVELS.
 N_LEVELS = 64
+# The top buckets are summed one by one: their partial sums then bound the full sums from
+# below, which sets how deep the rest must go.
+PROBED_LEVELS = 1
 # A column sum below this (its largest term over 30 eps under the bound, or terms clamped at
 # exp(-CUTOFF) dominating) is recomputed below its exact maximum.
 UNDERFLOW_GUARD = math.exp(-0.5 * CUTOFF)
@@ -137,9 +140,9 @@ def _kd_leaves(coordinates, leaf_size):
 
 
 @njit(parallel=True, cache=True)
-def _block_models(coordinates, h, starts, centres, slopes, offsets, peaks, peak_rows):
-    """Per block: least-squares slope of phi_i = h_i - |p_i|^2 on p_i, A (module docstring),
-    max h and its row."""
+def _block_models(coordinates, h, starts, centres, slopes, offsets, peaks):
+    """Per block: least-squares slope of phi_i = h_i - |p_i|^2 on p_i, A (module docstring)
+    and max h."""
     for block in prange(starts.shape[0] - 1):
         start, stop = starts[block], starts[block + 1]
         count = stop - start
@@ -172,9 +175,7 @@ def _block_models(coordinates, h, starts, centres, slopes, offsets, peaks, peak_
         top = -np.inf
         peak = -np.inf
         for i in range(start, stop):
-            if h[i] > peak:
-                peak = h[i]
-                peak_rows[block] = i
+            peak = max(peak, h[i])
             value = h[i]
             for k in range(MAX_DIM):
                 p = coordinates[k, i] - centres[block, k]
@@ -230,16 +231,6 @@ def _pair_bound(source_lower, source_upper, radius, slope, offset, peak, lower, 
     return min(offset + radius * (math.sqrt(tilt2) + 2.0 * target_radius) - gap2, peak - box_gap2)
 
 
-@njit(inline="always")
-def _far_cost(coordinates, i, lower, upper):
-    """Largest |x_i - y|^2 over the box [lower, upper]."""
-    total = 0.0
-    for k in range(MAX_DIM):
-        far = max(abs(coordinates[k, i] - lower[k]), abs(coordinates[k, i] - upper[k]))
-        total += far * far
-    return total
-
-
 @njit(inline="always", fastmath=FASTMATH)
 def _squared_distance(x0, x1, x2, i, y0, y1, y2, dim):
     d0 = x0[i] - y0
@@ -253,7 +244,7 @@ def _squared_distance(x0, x1, x2, i, y0, y1, y2, dim):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _block_sum(coordinates, h, start, stop, y0, y1, y2, shift, inv_eps, dim, with_cost):
+def _run_sum(coordinates, h, start, stop, y0, y1, y2, shift, inv_eps, dim, with_cost):
     """sum over i in [start, stop) of w_i = exp((h_i - |x_i - y|^2 - shift) / eps), vectorised,
     and (``with_cost``) of w_i |x_i - y|^2.
 
@@ -277,49 +268,69 @@ def _block_sum(coordinates, h, start, stop, y0, y1, y2, shift, inv_eps, dim, wit
 
 
 @njit(inline="always")
-def _column_sums(source, h, runs, n_runs, y0, y1, y2, shift, inv_eps, dim, with_cost):
+def _blocks_sum(coordinates, h, starts, blocks, y0, y1, y2, shift, inv_eps, dim, with_cost):
+    """:func:`_run_sum` over the listed blocks, consecutive blocks merged into one run."""
     total = 0.0
     cost_total = 0.0
-    for run in range(n_runs):
-        run_total, run_cost = _block_sum(source, h, runs[run, 0], runs[run, 1], y0, y1, y2, shift, inv_eps,
-                                         dim, with_cost)
+    k = 0
+    while k < blocks.shape[0]:
+        first = starts[blocks[k]]
+        last = starts[blocks[k] + 1]
+        k += 1
+        while k < blocks.shape[0] and starts[blocks[k]] == last:
+            last = starts[blocks[k] + 1]
+            k += 1
+        run_total, run_cost = _run_sum(coordinates, h, first, last, y0, y1, y2, shift, inv_eps, dim, with_cost)
         total += run_total
         cost_total += run_cost
     return total, cost_total
 
 
+@njit(inline="always")
+def _add_blocks(source, h, source_starts, blocks, target, start, stop, shift, inv_eps, dim, with_cost, totals,
+                cost_totals):
+    """Add the sums over the listed source blocks to those of target points start:stop."""
+    if blocks.shape[0] == 0:
+        return
+    for j in range(start, stop):
+        total, cost_total = _blocks_sum(source, h, source_starts, blocks, target[0, j], target[1, j], target[2, j],
+                                        shift, inv_eps, dim, with_cost)
+        totals[j - start] += total
+        cost_totals[j - start] += cost_total
+
+
 @njit(cache=True)
-def _block_max(coordinates, h, start, stop, y0, y1, y2):
+def _blocks_max(coordinates, h, starts, blocks, y0, y1, y2):
+    """max over the listed blocks of h_i - |x_i - y|^2."""
     top = -np.inf
-    for i in range(start, stop):
-        d0 = coordinates[0, i] - y0
-        d1 = coordinates[1, i] - y1
-        d2 = coordinates[2, i] - y2
-        top = max(top, h[i] - (d0 * d0 + d1 * d1 + d2 * d2))
+    for block in blocks:
+        for i in range(starts[block], starts[block + 1]):
+            d0 = coordinates[0, i] - y0
+            d1 = coordinates[1, i] - y1
+            d2 = coordinates[2, i] - y2
+            top = max(top, h[i] - (d0 * d0 + d1 * d1 + d2 * d2))
     return top
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, source_radii, slopes,
-                         offsets, peaks, peak_rows, target, target_starts, target_lower, target_upper, target_centres,
-                         target_radii, eps, budget, known, dim, with_cost, out, costs, neglected, visited):
+                         offsets, peaks, target, target_starts, target_lower, target_upper, target_centres,
+                         target_radii, eps, budget, dim, with_cost, out, costs, neglected, visited):
     """out_j = -eps log sum_i exp((h_i - |x_i - y_j|^2) / eps) over visited blocks, and
     (``with_cost``) costs_j = the softmax_i-weighted mean of |x_i - y_j|^2.
 
-    Blocks are skipped from the lowest bound up while their bounded mass stays within
-    ``budget`` times a certified lower bound on the sum: the largest of ``known[j]`` (an
-    earlier call's, or -inf) and single-point terms (one point of each block against the far
-    corner of J's box). Bounds are bucketed by whole eps below that lower bound (linear time).
-    ``neglected[j]`` bounds the skipped terms relative to the visited ones (module
-    docstring); ``visited[J]`` counts the pairs computed for target block J.
+    Per target block J, the source blocks are bucketed by whole eps below the largest bound
+    and summed bucket by bucket, from the top, until the bounded mass of the buckets left is
+    at most ``budget`` times the smallest partial sum over J (a certified lower bound on
+    every full sum). ``neglected[j]`` bounds the skipped terms relative to the visited ones
+    (module docstring); ``visited[J]`` counts the pairs computed for target block J.
     """
     inv_eps = 1.0 / eps
     n_source = source_starts.shape[0] - 1
     for block in prange(target_starts.shape[0] - 1):
+        start, stop = target_starts[block], target_starts[block + 1]
         bounds = np.empty(n_source)
         top = -np.inf
-        # Certified lower bound on every column's largest term: one point of each block.
-        reached = -np.inf
         for source_block in range(n_source):
             bound = _pair_bound(source_lower[source_block], source_upper[source_block],
                                 source_radii[source_block], slopes[source_block], offsets[source_block],
@@ -327,67 +338,75 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
                                 target_upper[block], target_centres[block], target_radii[block])
             bounds[source_block] = bound
             top = max(top, bound)
-            row = peak_rows[source_block]
-            reached = max(reached, h[row] - _far_cost(source, row, target_lower[block], target_upper[block]))
-        start, stop = target_starts[block], target_starts[block + 1]
-        least_known = np.inf
-        for j in range(start, stop):
-            least_known = min(least_known, known[j])
-        base = max(reached, least_known)
-        masses = np.zeros(N_LEVELS)
+        # Counting sort of the source blocks by depth below top (index order kept within a
+        # bucket, so neighbours merge into runs), and the bounded mass of each bucket and below.
+        depths = np.empty(n_source, dtype=np.int64)
+        level_starts = np.zeros(N_LEVELS + 1, dtype=np.int64)
+        tails = np.zeros(N_LEVELS + 1)
         for source_block in range(n_source):
-            depth = (base - bounds[source_block]) * inv_eps
-            if depth >= 0.0:
-                count = source_starts[source_block + 1] - source_starts[source_block]
-                masses[min(int(depth), N_LEVELS - 1)] += count * math.exp(-min(depth, 700.0))
-        # Skip the deepest levels whose total bounded mass fits in the budget.
-        level = N_LEVELS
-        spent = 0.0
-        while level > 0 and spent + masses[level - 1] <= budget:
-            level -= 1
-            spent += masses[level]
-        floor = base - level * eps
-        # Kept blocks as runs of consecutive sorted points: long vectorised inner loops.
-        runs = np.empty((n_source, 2), dtype=np.int64)
-        n_runs = 0
+            depth = (top - bounds[source_block]) * inv_eps
+            level = min(int(depth), N_LEVELS - 1)
+            depths[source_block] = level
+            level_starts[level + 1] += 1
+            count = source_starts[source_block + 1] - source_starts[source_block]
+            tails[level] += count * math.exp(-min(depth, 700.0))
+        for level in range(N_LEVELS - 1, -1, -1):
+            tails[level] += tails[level + 1]
+        for level in range(N_LEVELS):
+            level_starts[level + 1] += level_starts[level]
+        ordered = np.empty(n_source, dtype=np.int64)
+        filled = level_starts[:-1].copy()
         for source_block in range(n_source):
-            if bounds[source_block] < floor:
-                continue
-            first, last = source_starts[source_block], source_starts[source_block + 1]
-            if n_runs > 0 and runs[n_runs - 1, 1] == first:
-                runs[n_runs - 1, 1] = last
-            else:
-                runs[n_runs, 0], runs[n_runs, 1] = first, last
-                n_runs += 1
-        kept = 0
-        for run in range(n_runs):
-            kept += runs[run, 1] - runs[run, 0]
+            ordered[filled[depths[source_block]]] = source_block
+            filled[depths[source_block]] += 1
+        totals = np.zeros(stop - start)
+        cost_totals = np.zeros(stop - start)
+        # The top buckets, one at a time, while the rest does not fit in the budget.
+        level = 0
+        while level < PROBED_LEVELS and tails[level] > budget * totals.min():
+            _add_blocks(source, h, source_starts, ordered[level_starts[level]:level_starts[level + 1]], target,
+                        start, stop, top, inv_eps, dim, with_cost, totals, cost_totals)
+            level += 1
+        # Then every bucket above the floor that the partial sums certify, in one pass over
+        # the blocks in index order (long runs of consecutive blocks).
+        floor = level
+        while floor < N_LEVELS and tails[floor] > budget * totals.min():
+            floor += 1
+        kept_blocks = np.empty(n_source, dtype=np.int64)
+        n_kept = level_starts[level]
+        kept_blocks[:n_kept] = ordered[:n_kept]
+        first_new = n_kept
+        for source_block in range(n_source):
+            if level <= depths[source_block] < floor:
+                kept_blocks[n_kept] = source_block
+                n_kept += 1
+        _add_blocks(source, h, source_starts, kept_blocks[first_new:n_kept], target, start, stop, top, inv_eps,
+                    dim, with_cost, totals, cost_totals)
+        kept_blocks = kept_blocks[:n_kept]
         lowest = np.inf
         for j in range(start, stop):
-            shift = top
-            total, cost_total = _column_sums(source, h, runs, n_runs, target[0, j], target[1, j], target[2, j],
-                                             shift, inv_eps, dim, with_cost)
+            total, cost_total, shift = totals[j - start], cost_totals[j - start], top
             if total < UNDERFLOW_GUARD:
                 # The bounds overshot the largest term by over 30 eps: sum again below the
                 # exact maximum of the visited terms.
-                shift = -np.inf
-                for run in range(n_runs):
-                    shift = max(shift, _block_max(source, h, runs[run, 0], runs[run, 1], target[0, j],
-                                                  target[1, j], target[2, j]))
-                total, cost_total = _column_sums(source, h, runs, n_runs, target[0, j], target[1, j],
-                                                 target[2, j], shift, inv_eps, dim, with_cost)
+                shift = _blocks_max(source, h, source_starts, kept_blocks, target[0, j], target[1, j],
+                                    target[2, j])
+                total, cost_total = _blocks_sum(source, h, source_starts, kept_blocks, target[0, j],
+                                                target[1, j], target[2, j], shift, inv_eps, dim, with_cost)
             if with_cost:
                 costs[j] = cost_total / total
             value = shift + eps * math.log(total)
             out[j] = -value
             lowest = min(lowest, value)
         skipped = 0.0
-        for source_block in range(n_source):
-            if bounds[source_block] < floor:
-                count = source_starts[source_block + 1] - source_starts[source_block]
-                skipped += count * math.exp(min((bounds[source_block] - lowest) * inv_eps, 700.0))
+        for source_block in ordered[level_starts[floor]:]:
+            count = source_starts[source_block + 1] - source_starts[source_block]
+            skipped += count * math.exp(min((bounds[source_block] - lowest) * inv_eps, 700.0))
         for j in range(start, stop):
             neglected[j] = skipped
+        kept = 0
+        for source_block in kept_blocks:
+            kept += source_starts[source_block + 1] - source_starts[source_block]
         visited[block] = kept * (stop - start)
 
 
@@ -403,7 +422,6 @@ class BlockSparseGeometry:
         self.clouds = (x_cloud, y_cloud)
         self.budget = float(budget)
         self.last = {0: None, 1: None}
-        self._last_input = {0: None, 1: None}
         self.pairs = 0
 
     @property
@@ -413,14 +431,8 @@ class BlockSparseGeometry:
     def softmin(self, h, eps, axis):
         """``-eps log sum_k exp((h_k - C) / eps)`` along ``axis``, over the visited blocks."""
         source, target = (self.clouds[1], self.clouds[0]) if axis == 1 else self.clouds
-        h = np.ascontiguousarray(h, dtype=np.float64)
-        known = None
-        if self.last[axis] is not None and self._last_input[axis][1] == eps:
-            # Each term moved by h_i - h_prev_i: the sums by at least its minimum.
-            known = -self.last[axis][0] + float(np.min(h - self._last_input[axis][0]))
-        out, (neglected, pairs) = reduce_blocks(source, h, target, eps, self.budget, known)
+        out, (neglected, pairs) = reduce_blocks(source, h, target, eps, self.budget)
         self.last[axis] = (out, neglected)
-        self._last_input[axis] = (h.copy(), eps)
         self.pairs += pairs
         return out
 
@@ -432,11 +444,8 @@ class BlockSparseGeometry:
         return float(np.exp((hg - softmin) / eps) @ mean_costs)
 
 
-def reduce_blocks(source, h, target, eps, budget, known=None, with_cost=False):
+def reduce_blocks(source, h, target, eps, budget, with_cost=False):
     """Block-sparse soft-min of ``h`` on ``source`` at the points of ``target``.
-
-    ``known``, optional, holds certified lower bounds on ``-softmin`` at the target points
-    (from an earlier call), which lets fewer blocks be visited.
 
     Returns ``(softmin, (neglected, pairs))``: per target point, the value and the bound on
     the relative mass skipped; and the number of cost entries computed. With ``with_cost``,
@@ -445,16 +454,14 @@ def reduce_blocks(source, h, target, eps, budget, known=None, with_cost=False):
     h = np.ascontiguousarray(h, dtype=np.float64)
     slopes = np.empty((source.n_blocks, MAX_DIM))
     offsets, peaks = np.empty(source.n_blocks), np.empty(source.n_blocks)
-    peak_rows = np.empty(source.n_blocks, dtype=np.int64)
-    _block_models(source.coordinates, h, source.starts, source.centres, slopes, offsets, peaks, peak_rows)
+    _block_models(source.coordinates, h, source.starts, source.centres, slopes, offsets, peaks)
     n_target = target.coordinates.shape[1]
-    known = np.full(n_target, -np.inf) if known is None else np.ascontiguousarray(known, dtype=np.float64)
     out, neglected = np.empty(n_target), np.empty(n_target)
     costs = np.empty(n_target if with_cost else 0)
     visited = np.zeros(target.n_blocks, dtype=np.int64)
     block_softmin_kernel(source.coordinates, h, source.starts, source.lower, source.upper, source.radii, slopes,
-                         offsets, peaks, peak_rows, target.coordinates, target.starts, target.lower, target.upper,
-                         target.centres, target.radii, float(eps), float(budget), known, source.dim, with_cost,
+                         offsets, peaks, target.coordinates, target.starts, target.lower, target.upper,
+                         target.centres, target.radii, float(eps), float(budget), source.dim, with_cost,
                          out, costs, neglected, visited)
     accounting = (neglected, int(visited.sum()))
     return (out, costs, accounting) if with_cost else (out, accounting)

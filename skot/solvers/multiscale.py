@@ -37,7 +37,7 @@ class MultiscaleResult(SinkhornResult):
 # Each level coarsens k-d leaves of LEAF_SIZE points into their means; the truncated
 # kernels work on blocks of LEAVES_PER_BLOCK leaves (bounds cost (n / block)^2 per sum).
 LEAF_SIZE = 16
-LEAVES_PER_BLOCK = 8
+LEAVES_PER_BLOCK = 4
 # Problems with at most this many points on each side are solved without truncation.
 COARSEST = 1000
 # Coarsest-level eps-scaling: eps_k = max(eps, diameter^2 * EPS_DECAY^k).
@@ -49,7 +49,7 @@ TIGHTENING = 10.0
 MAX_TIGHTENINGS = 3
 # Levels above the finest are solved to this fraction of tol: a sharper prolongation saves
 # fine iterations, which cost far more.
-COARSE_TOL_FRACTION = 0.1
+COARSE_TOL_FRACTION = 0.3
 
 
 def _coarsen(points, weights, cloud):
