@@ -83,6 +83,12 @@ def test_warm_start_from_the_solution_converges_at_once(rng):
     warm = sinkhorn(geometry, a, b, eps, tol=1e-10, init=(cold.potential_source, cold.potential_target))
     assert cold.n_iter > 5 and warm.n_iter == 1
     np.testing.assert_allclose(warm.potential_source, cold.potential_source, atol=1e-10)
+    # From the target potential: one update of f, and its plan is already within tol.
+    from_target = sinkhorn(geometry, a, b, eps, tol=1e-10, init=(None, cold.potential_target))
+    assert from_target.n_iter == 1 and from_target.converged
+    assert from_target.error == from_target.marginal_error <= 1e-10
+    np.testing.assert_allclose(from_target.potential_source, cold.potential_source, atol=1e-10)
+    np.testing.assert_array_equal(from_target.potential_target, cold.potential_target)
 
 
 def test_unbalanced_tends_to_balanced(rng):

@@ -2,12 +2,12 @@
 
 Coarse to fine (Schmitzer 2019; Feydy 2020, ch. 3): each level replaces the blocks of a
 k-d tree by their weighted means; the coarsest problem is solved with eps-scaling, then at
-each finer level the target potential is prolonged as the c-transform of the coarser one,
-f(x) = softmin_J (G_J + eps log B_J - |x - Y_J|^2), and Sinkhorn runs on block-sparse
-truncated soft-mins (:mod:`skot.backends._multiscale`). Each truncated soft-min bounds the
-mass it skipped, so the final marginal errors are certified upper bounds on the errors of
-the true, untruncated plan; if they exceed ``tol`` the truncation widens and Sinkhorn
-continues.
+each finer level the target potential is prolonged as the c-transform of the coarser source
+one, g(y) = softmin_I (F_I + eps log A_I - |X_I - y|^2), and Sinkhorn, started with the
+update of f from g, runs on block-sparse truncated soft-mins (:mod:`skot.backends._multiscale`).
+Each truncated soft-min bounds the mass it skipped, so the final marginal errors are
+certified upper bounds on the errors of the true, untruncated plan; if they exceed ``tol``
+the truncation widens and Sinkhorn continues.
 """
 
 from dataclasses import dataclass
@@ -133,19 +133,19 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
         levels.append((level, x_cloud, y_cloud))
         level = (*_coarsen(level[0], level[1], x_cloud), *_coarsen(level[2], level[3], y_cloud))
     result = _coarsest_solve(*level, eps, max_iter=max_iter, tol=tol, anderson_memory=anderson_memory)
-    potential_target = result.potential_target
-    coarse_y, coarse_b = level[2], level[3]
+    coarse_cloud = block_cloud(level[0], LEAF_SIZE, LEAVES_PER_BLOCK)
+    coarse_a, potential_source = level[1], result.potential_source
     n_iter = result.n_iter
     for (x_level, a_level, y_level, b_level), x_cloud, y_cloud in reversed(levels):
         level_tol = tol if x_cloud is levels[0][1] else COARSE_TOL_FRACTION * tol
-        coarse_cloud = block_cloud(coarse_y, LEAF_SIZE, LEAVES_PER_BLOCK)
-        h = (potential_target + eps * np.log(coarse_b))[coarse_cloud.order]
-        init, _ = reduce_blocks(coarse_cloud, h, x_cloud, eps, budget)
+        # Prolongation: g on the finer targets as the c-transform of the coarser f.
+        h = (potential_source + eps * np.log(coarse_a))[coarse_cloud.order]
+        init = (None, reduce_blocks(coarse_cloud, h, y_cloud, eps, budget)[0])
         a_sorted, b_sorted = a_level[x_cloud.order], b_level[y_cloud.order]
         level_budget = budget
         for _ in range(MAX_TIGHTENINGS + 1):
             geometry = BlockSparseGeometry(x_cloud, y_cloud, level_budget)
-            result = sinkhorn(geometry, a_sorted, b_sorted, eps, max_iter=max_iter, tol=level_tol, init=(init,),
+            result = sinkhorn(geometry, a_sorted, b_sorted, eps, max_iter=max_iter, tol=level_tol, init=init,
                               anderson_memory=anderson_memory)
             f, g = result.potential_source, result.potential_target
             row_error, column_error, mass = _certified_errors(geometry, f, g, a_sorted, b_sorted, eps)
@@ -157,12 +157,12 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
             if max(row_error, column_error) <= level_tol or not result.converged:
                 break
             level_budget = min(level_budget, BUDGET_FRACTION * tol) / TIGHTENING
-            init = f
+            init = (f,)
         potential_source = np.empty_like(f)
         potential_source[x_cloud.order] = f
         potential_target = np.empty_like(g)
         potential_target[y_cloud.order] = g
-        coarse_y, coarse_b = y_level, b_level
+        coarse_cloud, coarse_a = x_cloud, a_level
     dual = float(a @ potential_source + b @ potential_target) - eps * (mass - 1.0)
     transport_cost = None
     if with_cost:

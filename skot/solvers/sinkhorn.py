@@ -39,7 +39,7 @@ class SinkhornResult:
     reg_m : float or None
         KL marginal relaxation in raw cost units (None: balanced).
     n_iter : int
-        Sinkhorn iterations run (one iteration updates g then f).
+        Sinkhorn iterations run (updates of f; one iteration updates g then f).
     converged : bool
         Whether the stopping criterion fell below ``tol`` before ``max_iter``.
     error : float
@@ -138,7 +138,9 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
         Stop when the source-marginal L1 error falls below ``tol`` (or the target one, for
         a plain iterate, whose source marginal is exact).
     init : tuple of ndarray, optional
-        Warm start ``(f, g)``; only ``f`` is used, ``g`` is recomputed from it.
+        Warm start ``(f, g)``: only ``f`` is used, ``g`` is recomputed from it; or
+        ``(None, g)``: start with the update of ``f`` from ``g``, a plain iterate that
+        stops at once if its target marginal is within ``tol``.
     anderson_memory : int
         Iterates kept by Anderson acceleration; 0 for plain Sinkhorn.
     verbose : int
@@ -154,18 +156,23 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     log_a, log_b = xp.log(a), xp.log(b)
     tau = 1.0 if reg_m is None else reg_m / (reg_m + eps)
     f = xp.zeros(a.shape[0], dtype=xp.float64, device=device(a))
-    if init is not None:
-        f = xp.asarray(init[0], dtype=xp.float64, device=device(a), copy=True)
     g = xp.zeros(b.shape[0], dtype=xp.float64, device=device(a))
+    from_target = init is not None and init[0] is None
+    if from_target:
+        g = xp.asarray(init[1], dtype=xp.float64, device=device(a), copy=True)
+    elif init is not None:
+        f = xp.asarray(init[0], dtype=xp.float64, device=device(a), copy=True)
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
     anderson = _Anderson(anderson_memory, a)
-    column_softmin = None
+    f_new = column_softmin = None
     # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
     # calls would take the cores from the compiled kernels.
     with np.errstate(over="ignore"), threadpool_limits(limits=1, user_api="blas"):
+        if from_target:
+            f = f_new = tau * geometry.softmin(g + eps * log_b, eps, axis=1)
         for n_iter in range(1, max_iter + 1):
             g_new = tau * geometry.softmin(f + eps * log_a, eps, axis=0)
-            if reg_m is None and n_iter > 1 and f is f_new:
+            if reg_m is None and f is f_new:
                 # f is the last plain update, so g_new gives the column marginal of (f, g),
                 # whose row marginal is exact: stop if it is within tol too.
                 column_error = float(xp.sum(xp.abs(b * xp.expm1((g - g_new) / eps))))
@@ -194,11 +201,10 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
             f = f_new
         if column_softmin is None:
             column_softmin = geometry.softmin(f + eps * log_a, eps, axis=0)
-        column_marginal = b * xp.exp((g - column_softmin) / eps)
-    mass = float(xp.sum(column_marginal))
-    dual = (
-        _marginal_dual(f, a, reg_m) + _marginal_dual(g, b, reg_m) - eps * (mass - 1.0)
-    )
+        column_excess = b * xp.expm1((g - column_softmin) / eps)  # P^T 1 - b
+    n_iter += from_target  # the first update of f, from the given g
+    # The dual's last term, -eps (<P, 1> - 1), is -eps sum(P^T 1 - b): b sums to one.
+    dual = _marginal_dual(f, a, reg_m) + _marginal_dual(g, b, reg_m) - eps * float(xp.sum(column_excess))
     return SinkhornResult(
         potential_source=f,
         potential_target=g,
@@ -207,7 +213,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
         n_iter=n_iter,
         converged=converged,
         error=error,
-        marginal_error=float(xp.sum(xp.abs(column_marginal - b))),
+        marginal_error=float(xp.sum(xp.abs(column_excess))),
         dual_objective=dual,
     )
 
