@@ -131,8 +131,8 @@ def _kd_leaves(coordinates, leaf_size):
             extent = values.max() - values.min()
             if extent > best:
                 widest, best = k, extent
-        order[start:stop] = segment[np.argsort(coordinates[widest, segment], kind="mergesort")]
         middle = (start + stop) // 2
+        order[start:stop] = segment[np.argpartition(coordinates[widest, segment], middle - start)]
         stack.append((middle, stop))
         stack.append((start, middle))
     leaf_starts.append(n)
