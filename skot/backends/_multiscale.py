@@ -38,6 +38,10 @@ PROBED_LEVELS = 1
 # A column sum below this (its largest term over 30 eps under the bound, or terms clamped at
 # exp(-CUTOFF) dominating) is recomputed below its exact maximum.
 UNDERFLOW_GUARD = math.exp(-0.5 * CUTOFF)
+# A block d eps below the top bound weighs at most exp(-d) of it: bounded from a table by
+# exp(-k / MASS_STEPS), k = floor(d MASS_STEPS), no exponential per pair of blocks.
+MASS_STEPS = 4
+MASS_BOUNDS = np.exp(-np.arange(700 * MASS_STEPS) / MASS_STEPS)
 
 
 @dataclass(frozen=True)
@@ -349,7 +353,7 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
             depths[source_block] = level
             level_starts[level + 1] += 1
             count = source_starts[source_block + 1] - source_starts[source_block]
-            tails[level] += count * math.exp(-min(depth, 700.0))
+            tails[level] += count * MASS_BOUNDS[min(int(min(depth, 700.0) * MASS_STEPS), MASS_BOUNDS.shape[0] - 1)]
         for level in range(N_LEVELS - 1, -1, -1):
             tails[level] += tails[level + 1]
         for level in range(N_LEVELS):
@@ -398,10 +402,7 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
             value = shift + eps * math.log(total)
             out[j] = -value
             lowest = min(lowest, value)
-        skipped = 0.0
-        for source_block in ordered[level_starts[floor]:]:
-            count = source_starts[source_block + 1] - source_starts[source_block]
-            skipped += count * math.exp(min((bounds[source_block] - lowest) * inv_eps, 700.0))
+        skipped = tails[floor] * math.exp(min((top - lowest) * inv_eps, 700.0))
         for j in range(start, stop):
             neglected[j] = skipped
         kept = 0
