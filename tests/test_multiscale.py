@@ -150,6 +150,11 @@ def test_estimator_multiscale_matches_the_dense_solver(monkeypatch):
     monkeypatch.setattr(_sinkhorn, "MULTISCALE_MIN_PAIRS", 1000)
     assert SinkhornTransport(**params).fit(X, sample_domain=domain).multiscale_
     assert not SinkhornTransport(reg=0.05, cost_scale="max").fit(X, sample_domain=domain).multiscale_
+    # In 3-D it did not pay at the sizes measured: forced only.
+    x3, y3, _, _ = clouds(300, 200, 3, seed=7)
+    X3, _, domain3 = pack(x3, y3)
+    assert not SinkhornTransport(**params).fit(X3, sample_domain=domain3).multiscale_
+    assert SinkhornTransport(multiscale=True, **params).fit(X3, sample_domain=domain3).multiscale_
 
 
 @pytest.mark.parametrize("params, message", [
