@@ -344,16 +344,17 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
             top = max(top, bound)
         # Counting sort of the source blocks by depth below top (index order kept within a
         # bucket, so neighbours merge into runs), and the bounded mass of each bucket and below.
-        depths = np.empty(n_source, dtype=np.int64)
+        buckets = np.empty(n_source, dtype=np.int64)
         level_starts = np.zeros(N_LEVELS + 1, dtype=np.int64)
         tails = np.zeros(N_LEVELS + 1)
         for source_block in range(n_source):
             depth = (top - bounds[source_block]) * inv_eps
             level = min(int(depth), N_LEVELS - 1)
-            depths[source_block] = level
+            buckets[source_block] = level
             level_starts[level + 1] += 1
             count = source_starts[source_block + 1] - source_starts[source_block]
-            tails[level] += count * MASS_BOUNDS[min(int(min(depth, 700.0) * MASS_STEPS), MASS_BOUNDS.shape[0] - 1)]
+            step = min(int(min(depth, 700.0) * MASS_STEPS), MASS_BOUNDS.shape[0] - 1)
+            tails[level] += count * MASS_BOUNDS[step]
         for level in range(N_LEVELS - 1, -1, -1):
             tails[level] += tails[level + 1]
         for level in range(N_LEVELS):
@@ -361,8 +362,8 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
         ordered = np.empty(n_source, dtype=np.int64)
         filled = level_starts[:-1].copy()
         for source_block in range(n_source):
-            ordered[filled[depths[source_block]]] = source_block
-            filled[depths[source_block]] += 1
+            ordered[filled[buckets[source_block]]] = source_block
+            filled[buckets[source_block]] += 1
         totals = np.zeros(stop - start)
         cost_totals = np.zeros(stop - start)
         # The top buckets, one at a time, while the rest does not fit in the budget.
@@ -381,7 +382,7 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
         kept_blocks[:n_kept] = ordered[:n_kept]
         first_new = n_kept
         for source_block in range(n_source):
-            if level <= depths[source_block] < floor:
+            if level <= buckets[source_block] < floor:
                 kept_blocks[n_kept] = source_block
                 n_kept += 1
         _add_blocks(source, h, source_starts, kept_blocks[first_new:n_kept], target, start, stop, top, inv_eps,
