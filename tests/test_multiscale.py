@@ -64,9 +64,9 @@ def test_truncated_softmin_bounds_what_it_skips(dim):
         previous_pairs = pairs
 
 
-def test_multiscale_matches_the_textbook_solver():
-    x, y, a, b = clouds(1300, 1100, 2, seed=1)
-    eps = 0.02
+@pytest.mark.parametrize("n, m, eps", [(1300, 1100, 0.02), (2500, 60, 0.01)])  # (n >> m: m is never coarsened)
+def test_multiscale_matches_the_textbook_solver(n, m, eps):
+    x, y, a, b = clouds(n, m, 2, seed=1)
     cost = pairwise_cost(x, y, "sqeuclidean")
     plan = textbook_sinkhorn(cost, a, b, eps)
     result = multiscale_sinkhorn(x, y, a, b, eps, tol=1e-11, with_cost=True)

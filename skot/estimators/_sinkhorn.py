@@ -34,10 +34,12 @@ PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
 # multiscale="auto" runs the multiscale solver from this many source-target pairs on, in
 # dimension at most MULTISCALE_AUTO_MAX_DIM, when eps is at most this fraction of the squared
-# diameter (sharper kernels truncate more). Measured on 2 cores, tol=1e-6 (closing note of
-# issue 11): 2-D wins from n = m = 3000 (0.9 s against 1.1 s dense), 1-D at n = 10^4 and
-# eps = 1e-3 max C (2.1 s against 4.0 s); 3-D loses at n = m = 2 10^4 (44 s against 28 s).
-MULTISCALE_MIN_PAIRS = 10_000_000
+# diameter (sharper kernels truncate more). Measured on 2 cores, eps = 1e-3 max C, tol=1e-6
+# (closing note of issue 11): 2-D wins from 2 10^7 pairs (5000 x 5000: 1.4 s against 5.1 s
+# dense; 2 10^5 x 100: 3.6 s against 5.2 s) and ties or loses at 10^7 (10^5 x 100: 2.7 s
+# against 2.2 s); 1-D wins at 10^4 x 10^4 (2.1 s against 4.0 s); 3-D loses at
+# 2 10^4 x 2 10^4 (44 s against 28 s).
+MULTISCALE_MIN_PAIRS = 20_000_000
 MULTISCALE_MAX_RELATIVE_EPS = 2e-3
 MULTISCALE_AUTO_MAX_DIM = 2
 MULTISCALE_MAX_DIM = 3
@@ -75,7 +77,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         Coarse-to-fine Sinkhorn with certified truncated kernels (squared Euclidean cost,
         d <= 3, balanced, NumPy inputs on the numba backend; see
         :func:`skot.solvers.multiscale_sinkhorn`). "auto" uses it in dimension 1 and 2 from
-        10^7 source-target pairs when eps is at most 2e-3 times the squared diameter of the
+        2 10^7 source-target pairs when eps is at most 2e-3 times the squared diameter of the
         points; True forces it (an error says which condition fails), False forbids it.
     verbose : int, default=0
         Solver progress printing.

@@ -53,7 +53,10 @@ COARSE_TOL_FRACTION = 0.3
 
 
 def _coarsen(points, weights, cloud):
-    """Weighted leaf means and leaf weights of ``cloud`` (the next coarser level)."""
+    """Weighted leaf means and leaf weights of ``cloud`` (the next coarser level); a side of
+    at most COARSEST points stays as it is (with n >> m, m would otherwise shrink to a point)."""
+    if points.shape[0] <= COARSEST:
+        return points, weights
     means, totals = cloud.leaf_means(weights[cloud.order])
     return np.ascontiguousarray(means[: points.shape[1]].T), totals
 
