@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from skot import SinkhornTransport, pack
+from skot import SinkhornTransport, WassersteinBarycenter, pack
 from skot.backends._costs import max_sqeuclidean, pairwise_cost
 from skot.backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
-from skot.estimators import _sinkhorn
+from skot.estimators import _base
 from skot.solvers import multiscale_sinkhorn
 
 from .reference import textbook_sinkhorn
@@ -147,7 +147,7 @@ def test_estimator_multiscale_matches_the_dense_solver(monkeypatch):
     assert forced.marginal_error_ <= 1e-10
     # "auto": off below MULTISCALE_MIN_PAIRS or for wide kernels, on otherwise.
     assert not SinkhornTransport(**params).fit(X, sample_domain=domain).multiscale_
-    monkeypatch.setattr(_sinkhorn, "MULTISCALE_MIN_PAIRS", 1000)
+    monkeypatch.setattr(_base, "MULTISCALE_MIN_PAIRS", 1000)
     assert SinkhornTransport(**params).fit(X, sample_domain=domain).multiscale_
     assert not SinkhornTransport(reg=0.05, cost_scale="max").fit(X, sample_domain=domain).multiscale_
     # In 3-D it did not pay at the sizes measured: forced only.
@@ -174,3 +174,24 @@ def test_forced_multiscale_refuses_high_dimension():
     X, _, domain = pack(x, y)
     with pytest.raises(ValueError, match="dimension <= 3"):
         SinkhornTransport(multiscale=True).fit(X, sample_domain=domain)
+
+
+# Five fixed-point steps on purpose (the same steps on both solvers), so the fit warns.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_barycenter_on_the_multiscale_solver_matches_the_dense_one(monkeypatch):
+    rng = np.random.default_rng(11)
+    domains = [rng.random((1200, 2)), 0.5 + 0.2 * rng.normal(size=(1100, 2))]
+    X, sd = np.vstack(domains), np.repeat([0, 1], [1200, 1100])
+    params = dict(n_support=40, reg=0.01, map_reg=0.01, max_iter=5, random_state=0)
+    forced = WassersteinBarycenter(multiscale=True, **params).fit(X, sample_domain=sd)
+    dense = WassersteinBarycenter(multiscale=False, **params).fit(X, sample_domain=sd)
+    assert forced.multiscale_ and not dense.multiscale_
+    np.testing.assert_allclose(forced.support_, dense.support_, atol=1e-6)
+    np.testing.assert_allclose(forced.transform(X, sample_domain=sd), dense.transform(X, sample_domain=sd), atol=1e-6)
+    # "auto": off for these sizes, on when the threshold allows; 3-D forced only.
+    assert not WassersteinBarycenter(**params).fit(X, sample_domain=sd).multiscale_
+    monkeypatch.setattr(_base, "MULTISCALE_MIN_PAIRS", 1000)
+    monkeypatch.setattr(_base, "MULTISCALE_MAX_RELATIVE_EPS", 1.0)
+    assert WassersteinBarycenter(**params).fit(X, sample_domain=sd).multiscale_
+    with pytest.raises(ValueError, match="dimension <= 3, not 4"):
+        WassersteinBarycenter(multiscale=True, **params).fit(rng.random((200, 4)), sample_domain=sd[:200])

@@ -17,6 +17,7 @@ from ..solvers import (
     fit_gaussian,
     free_support_barycenter,
     gaussian_ot,
+    multiscale_sinkhorn,
     psd_power,
     sinkhorn,
 )
@@ -27,6 +28,7 @@ from ._base import (
     as_dtype,
     float_dtypes,
     take_rows,
+    use_multiscale,
     warn_if_not_converged,
 )
 
@@ -66,6 +68,10 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     tol : float, default=1e-7
         Relative change of the support (or covariance) at which to stop.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+    multiscale : "auto" or bool, default="auto"
+        Free support: solve the entropic problems (the barycenter's when ``reg > 0``, and the
+        maps) with :func:`skot.solvers.multiscale_sinkhorn`; "auto", True and False as in
+        :class:`~skot.SinkhornTransport`, decided on the largest domain.
     verbose : int, default=0
     random_state : int, RandomState instance or None, default=None
         Seeds the initial support (drawn from the Gaussian fit of the pooled data).
@@ -83,6 +89,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         Gaussian barycenter; ``coefs_``, ``intercepts_``: each domain's affine map onto it.
     n_iter_ : int
     backend_ : str
+    multiscale_ : bool
+        Whether the multiscale solver ran (free support).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -109,6 +117,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "backend": [StrOptions(set(BACKENDS))],
+        "multiscale": [StrOptions({"auto"}), "boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -120,7 +129,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         return "mean_" if self.method == "gaussian" else "support_"
 
     def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg=1e-4,
-                 map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", verbose=0, random_state=None):
+                 map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", multiscale="auto", verbose=0,
+                 random_state=None):
         self.n_support = n_support
         self.method = method
         self.reg = reg
@@ -130,6 +140,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         self.max_iter = max_iter
         self.tol = tol
         self.backend = backend
+        self.multiscale = multiscale
         self.verbose = verbose
         self.random_state = random_state
 
@@ -182,7 +193,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
         maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
         return {
-            "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter,
+            "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter, "multiscale_": False,
             "coefs_": stack(maps),
             "intercepts_": stack([result.mean - linear @ mean for linear, (mean, _) in zip(maps, moments)]),
         }
@@ -199,19 +210,27 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         def make_geometry(u, v):
             return get_geometry(backend, u, v, "sqeuclidean")
 
-        result = free_support_barycenter(make_geometry, measures, weights, init, self.reg * scale,
-                                         max_iter=self.max_iter, tol=self.tol)
+        largest = max((points for points, _ in measures), key=lambda points: points.shape[0])
+        eps, map_eps = self.reg * scale, self.map_reg * scale
+        multiscale = eps > 0 and use_multiscale(self.multiscale, backend, init, largest, eps)
+        result = free_support_barycenter(make_geometry, measures, weights, init, eps, max_iter=self.max_iter,
+                                         tol=self.tol, multiscale=multiscale)
         warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
-        map_eps = self.map_reg * scale
+        map_multiscale = use_multiscale(self.multiscale, backend, largest, result.support, map_eps)
         potentials = []
         for points, masses in measures:
-            solved = sinkhorn(make_geometry(points, result.support), masses, result.weights, map_eps,
-                              tol=1e-10, max_iter=MAP_MAX_ITER)
+            if map_multiscale:
+                solved = multiscale_sinkhorn(points, result.support, masses, result.weights, map_eps, tol=1e-10,
+                                             max_iter=MAP_MAX_ITER)
+            else:
+                solved = sinkhorn(make_geometry(points, result.support), masses, result.weights, map_eps,
+                                  tol=1e-10, max_iter=MAP_MAX_ITER)
             warn_if_not_converged(self, solved, 1e-10)
             potentials.append(solved.potential_target)
         return {
             "support_": result.support, "support_weights_": result.weights, "n_iter_": result.n_iter,
             "support_potentials_": stack(potentials), "_map_eps": map_eps,
+            "multiscale_": multiscale or map_multiscale,
         }
 
     def _domain_rows(self, X, sample_domain):

@@ -27,22 +27,12 @@ from ._base import (
     copy_rows,
     resolve_cost_scale,
     take_rows,
+    use_multiscale,
     warn_if_not_converged,
 )
 
 PLAN_SIZE_LIMIT = 50_000_000
 SCORE_REG = 0.05
-# multiscale="auto" runs the multiscale solver from this many source-target pairs on, in
-# dimension at most MULTISCALE_AUTO_MAX_DIM, when eps is at most this fraction of the squared
-# diameter (sharper kernels truncate more). Measured on 2 cores, eps = 1e-3 max C, tol=1e-6
-# (closing note of issue 11): 2-D wins from 2 10^7 pairs (5000 x 5000: 1.4 s against 5.1 s
-# dense; 2 10^5 x 100: 3.6 s against 5.2 s) and ties or loses at 10^7 (10^5 x 100: 2.7 s
-# against 2.2 s); 1-D wins at 10^4 x 10^4 (2.1 s against 4.0 s); 3-D loses at
-# 2 10^4 x 2 10^4 (44 s against 28 s).
-MULTISCALE_MIN_PAIRS = 20_000_000
-MULTISCALE_MAX_RELATIVE_EPS = 2e-3
-MULTISCALE_AUTO_MAX_DIM = 2
-MULTISCALE_MAX_DIM = 3
 
 
 class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -184,7 +174,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         geometry = self._geometry(data.source, data.target, backend)
         cost_scale = resolve_cost_scale(self.cost_scale, geometry, data.source_weights, data.target_weights)
         eps = self.reg * cost_scale
-        multiscale = self._use_multiscale(backend, data.source, data.target, eps)
+        multiscale = use_multiscale(self.multiscale, backend, data.source, data.target, eps, metric=self.metric,
+                                    reg_m=self.reg_m)
         if multiscale:
             result = multiscale_sinkhorn(
                 data.source, data.target, data.source_weights, data.target_weights, eps,
@@ -219,30 +210,6 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.transport_cost_ = transport_cost
         self._divergence_eps = divergence_eps
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
-
-    def _use_multiscale(self, backend, source, target, eps):
-        """Whether the multiscale solver runs (``multiscale`` parameter, docstring)."""
-        if self.multiscale is False:
-            return False
-        reasons = []
-        if backend != "numba":
-            reasons.append(f"it runs on NumPy arrays with the numba backend, not backend {backend!r}")
-        if self.metric != "sqeuclidean":
-            reasons.append(f"it needs metric='sqeuclidean', not {self.metric!r}")
-        if source.shape[1] > MULTISCALE_MAX_DIM:
-            reasons.append(f"it is for dimension <= {MULTISCALE_MAX_DIM}, not {source.shape[1]}")
-        if self.reg_m is not None:
-            reasons.append("it solves balanced problems (reg_m=None)")
-        if self.multiscale is True:
-            if reasons:
-                raise ValueError("multiscale=True cannot run: " + "; ".join(reasons) + ".")
-            return True
-        if (reasons or source.shape[0] * target.shape[0] < MULTISCALE_MIN_PAIRS
-                or source.shape[1] > MULTISCALE_AUTO_MAX_DIM):
-            return False
-        both = np.vstack([source.min(axis=0), source.max(axis=0), target.min(axis=0), target.max(axis=0)])
-        diameter2 = float(((both.max(axis=0) - both.min(axis=0)) ** 2).sum())
-        return eps <= MULTISCALE_MAX_RELATIVE_EPS * diameter2
 
     def _log_weighted_potentials(self):
         eps, xp = self.epsilon_, namespace(self.weights_source_)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backends import like, namespace, pairwise_cost, to_numpy
 from .exact import barycentric_images, exact_plan
+from .multiscale import multiscale_sinkhorn
 from .sinkhorn import self_transport_potential, sinkhorn
 
 
@@ -36,7 +37,7 @@ class FreeSupportBarycenterResult:
 
 
 def free_support_barycenter(make_geometry, measures, domain_weights, init_support, eps, *,
-                            max_iter=100, tol=1e-7, sinkhorn_tol=1e-9, sinkhorn_max_iter=1000):
+                            max_iter=100, tol=1e-7, sinkhorn_tol=1e-9, sinkhorn_max_iter=1000, multiscale=False):
     """Barycenter support by the fixed point z <- sum_k w_k T_k(z) (see module docstring).
 
     Parameters
@@ -52,6 +53,8 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         Stop when the support moves less than ``tol`` times its spread (RMS).
     sinkhorn_tol, sinkhorn_max_iter : float, int
         Accuracy of the entropic plans.
+    multiscale : bool
+        Solve the entropic plans with :func:`multiscale_sinkhorn` (NumPy points, d <= 3).
 
     Returns
     -------
@@ -64,7 +67,11 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
 
     def entropic_image(points, masses):
         geometry = make_geometry(support, points)
-        result = sinkhorn(geometry, weights, masses, eps, tol=sinkhorn_tol, max_iter=sinkhorn_max_iter)
+        if multiscale:
+            result = multiscale_sinkhorn(support, points, weights, masses, eps, tol=sinkhorn_tol,
+                                         max_iter=sinkhorn_max_iter)
+        else:
+            result = sinkhorn(geometry, weights, masses, eps, tol=sinkhorn_tol, max_iter=sinkhorn_max_iter)
         return geometry.barycentric_map(result.potential_target + eps * xp.log(masses), eps, axis=1)
 
     def exact_image(points, masses):
