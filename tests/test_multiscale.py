@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from skot import SinkhornTransport, WassersteinBarycenter, pack
+from skot import OTDomainAdapter, SinkhornTransport, WassersteinBarycenter, pack
 from skot.backends._costs import max_sqeuclidean, pairwise_cost
 from skot.backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
 from skot.estimators import _base
@@ -195,3 +195,13 @@ def test_barycenter_on_the_multiscale_solver_matches_the_dense_one(monkeypatch):
     assert WassersteinBarycenter(**params).fit(X, sample_domain=sd).multiscale_
     with pytest.raises(ValueError, match="dimension <= 3, not 4"):
         WassersteinBarycenter(multiscale=True, **params).fit(rng.random((200, 4)), sample_domain=sd[:200])
+
+
+def test_domain_adapter_forwards_multiscale_to_its_sinkhorn_transport():
+    x, y, _, _ = clouds(1200, 1100, 2, seed=5)
+    X, _, domain = pack(x, y)
+    forced = OTDomainAdapter(reg=0.01, solver_params={"multiscale": True, "tol": 1e-9}).fit(X, sample_domain=domain)
+    dense = OTDomainAdapter(reg=0.01, solver_params={"multiscale": False, "tol": 1e-9}).fit(X, sample_domain=domain)
+    assert forced.transport_.multiscale_ and not dense.transport_.multiscale_
+    np.testing.assert_allclose(forced.transport_.transform(x[:100]), dense.transport_.transform(x[:100]), atol=1e-6)
+    assert np.abs(forced.transport_.transform(x[:100]) - x[:100]).max() > 0.1  # (a real map, not the identity)

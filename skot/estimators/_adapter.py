@@ -72,7 +72,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         Unit of ``reg`` and ``reg_class`` for "sinkhorn" and "exact".
     solver_params : dict or None, default=None
         Further parameters of the underlying estimator (e.g. ``{"max_iter": 500}``,
-        ``{"covariance": "ledoit_wolf"}``), or of the class-regularised solver
+        ``{"covariance": "ledoit_wolf"}``, ``{"multiscale": True}``), or of the class-regularised solver
         (``max_iter``, ``tol``).
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
     verbose : int, default=0
