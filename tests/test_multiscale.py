@@ -205,3 +205,33 @@ def test_domain_adapter_forwards_multiscale_to_its_sinkhorn_transport():
     assert forced.transport_.multiscale_ and not dense.transport_.multiscale_
     np.testing.assert_allclose(forced.transport_.transform(x[:100]), dense.transport_.transform(x[:100]), atol=1e-6)
     assert np.abs(forced.transport_.transform(x[:100]) - x[:100]).max() > 0.1  # (a real map, not the identity)
+
+
+def test_points_without_mass_get_the_dense_potentials():
+    x, y, a, b = clouds(1400, 1200, 2, seed=9)
+    a[:300], b[:100] = 0.0, 0.0
+    a, b = a / a.sum(), b / b.sum()
+    eps = 0.01
+    result = multiscale_sinkhorn(x, y, a, b, eps, tol=1e-10)
+    cost = pairwise_cost(x, y, "sqeuclidean")
+    with np.errstate(divide="ignore"):
+        log_a, log_b = np.log(a), np.log(b)
+    f, g = result.potential_source, result.potential_target
+    # Every f_i (weight or not) is the soft-min of g, every g_j that of f: the dense fixed point.
+    row = -eps * logsumexp((g + eps * log_b - cost) / eps, axis=1)
+    column = -eps * logsumexp(((f + eps * log_a)[:, None] - cost) / eps, axis=0)
+    assert result.converged
+    np.testing.assert_allclose(f, row, atol=1e-12)  # (f is the last update: exact up to the truncation)
+    np.testing.assert_allclose(g, column, atol=1e-9 * eps)  # (the column marginal is within 1e-10)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda x, y, a, b: (x, y, -a, b), "source weights"),
+    (lambda x, y, a, b: (x, y, a, 0 * b), "target weights"),
+    (lambda x, y, a, b: (np.where(x > 0.9, np.nan, x), y, a, b), "source points hold NaN"),
+    (lambda x, y, a, b: (x, y, a[:-1], b), r"\(n, d\) with n weights"),
+])
+def test_bad_problems_are_named(change, message):
+    x, y, a, b = clouds(50, 40, 2)
+    with pytest.raises(ValueError, match=message):
+        multiscale_sinkhorn(*change(x, y, a, b), 0.01)

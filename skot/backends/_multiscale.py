@@ -349,11 +349,13 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
         tails = np.zeros(N_LEVELS + 1)
         for source_block in range(n_source):
             depth = (top - bounds[source_block]) * inv_eps
+            if not depth < 700.0:  # (also a NaN: never an index out of the tables)
+                depth = 700.0
             level = min(int(depth), N_LEVELS - 1)
             buckets[source_block] = level
             level_starts[level + 1] += 1
             count = source_starts[source_block + 1] - source_starts[source_block]
-            step = min(int(min(depth, 700.0) * MASS_STEPS), MASS_BOUNDS.shape[0] - 1)
+            step = min(int(depth * MASS_STEPS), MASS_BOUNDS.shape[0] - 1)
             tails[level] += count * MASS_BOUNDS[step]
         for level in range(N_LEVELS - 1, -1, -1):
             tails[level] += tails[level + 1]

@@ -10,7 +10,7 @@ certified upper bounds on the errors of the true, untruncated plan; if they exce
 the truncation widens and Sinkhorn continues.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -77,6 +77,28 @@ def _coarsest_solve(x, a, y, b, eps, *, max_iter, tol, anderson_memory):
     return sinkhorn(geometry, a, b, eps, max_iter=max_iter, tol=tol, init=init, anderson_memory=anderson_memory)
 
 
+def _check_problem(x, y, a, b):
+    """ValueError naming what makes (x, a), (y, b) no pair of finite measures."""
+    for name, points, weights in (("source", x, a), ("target", y, b)):
+        if points.ndim != 2 or weights.shape != (points.shape[0],):
+            raise ValueError(f"The {name} points must be (n, d) with n weights; got {points.shape} and "
+                             f"{weights.shape}.")
+        if not np.isfinite(points).all():
+            raise ValueError(f"The {name} points hold NaN or infinite values.")
+        if not (np.isfinite(weights).all() and (weights >= 0).all() and weights.sum() > 0):
+            raise ValueError(f"The {name} weights must be finite, non-negative and not all zero.")
+
+
+def _c_transform(points, potential, weights, at, eps, budget):
+    """softmin_i (potential_i + eps log weights_i - |points_i - y|^2) at each row y of ``at``
+    (input order), by a block-sparse soft-min."""
+    cloud, target = block_cloud(points, LEAF_SIZE, LEAVES_PER_BLOCK), block_cloud(at, LEAF_SIZE, LEAVES_PER_BLOCK)
+    values = reduce_blocks(cloud, (potential + eps * np.log(weights))[cloud.order], target, eps, budget)[0]
+    out = np.empty_like(values)
+    out[target.order] = values
+    return out
+
+
 def _certified_errors(geometry, f, g, a, b, eps):
     """Upper bounds on the L1 errors of both marginals of the untruncated plan of (f, g).
 
@@ -127,7 +149,19 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     y = np.ascontiguousarray(y, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
+    _check_problem(x, y, a, b)
     budget = BUDGET_FRACTION * tol if budget is None else float(budget)
+    keep_x, keep_y = a > 0, b > 0
+    if not (keep_x.all() and keep_y.all()):
+        # Points without mass carry no term: solve without them, then give them the
+        # potentials the dense solver would, c-transforms of the other side's.
+        result = multiscale_sinkhorn(x[keep_x], y[keep_y], a[keep_x], b[keep_y], eps, max_iter=max_iter, tol=tol,
+                                     budget=budget, anderson_memory=anderson_memory, with_cost=with_cost,
+                                     verbose=verbose)
+        f = _c_transform(y[keep_y], result.potential_target, b[keep_y], x, eps, budget)
+        g = _c_transform(x[keep_x], result.potential_source, a[keep_x], y, eps, budget)
+        f[keep_x], g[keep_y] = result.potential_source, result.potential_target
+        return replace(result, potential_source=f, potential_target=g)
     levels = []
     level = (x, a, y, b)
     while max(level[0].shape[0], level[2].shape[0]) > COARSEST or not levels:
