@@ -143,3 +143,17 @@ def test_high_dimensional_argmax_and_mean_from_blas_products_match_dense(rng):
     part = np.where(np.arange(3000) < 1000, a, 0.0)
     assert online.cost_statistic("mean", part, b) == pytest.approx(dense.cost_statistic("mean", part, b), rel=1e-12)
 
+
+
+def test_one_blas_thread_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    from skot.backends import one_blas_thread
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert blas_threads() and all(n == 1 for n in blas_threads())
+    assert blas_threads() == before

@@ -9,10 +9,11 @@ from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
 from ._numba import OnlineGeometry, duplicate_groups, optimal_assignment, semidual_sgd, softmax_hessian
 from ._numpy import DenseGeometry
+from ._threads import one_blas_thread
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "to_numpy", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "one_blas_thread", "to_numpy", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):

@@ -15,10 +15,10 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from numba import get_num_threads, njit, prange
 
 from ._base import Geometry
+from ._threads import one_blas_thread
 from ._costs import far_point_assignment, max_sqeuclidean, median_cost
 
 CUTOFF = 60.0
@@ -471,7 +471,7 @@ def _for_row_products(x, y, reduce_chunk):
             rows = _float64(x[start:min(start + PRODUCT_CHUNK, last)])
             reduce_chunk(start, np.matmul(rows, y.T, out=out[:len(rows)]))
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_threads) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
         for future in [pool.submit(run, bounds[k], bounds[k + 1]) for k in range(n_threads)]:
             future.result()
 
@@ -594,7 +594,7 @@ def semidual_sgd(chunks, points, b, potential, average, step, batch_size, schedu
         return np.matmul(chunk, points.T, out=buffers[index % 2][:len(chunk)])
 
     chunks = iter(chunks)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
         index = 0
         pending = pool.submit(products_of, next(chunks, None), index)
         while (products := pending.result()) is not None:

@@ -20,11 +20,10 @@ import numpy as np
 from scipy.linalg import LinAlgError, solve
 from scipy.optimize import minimize
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import threadpool_limits
 
 from sklearn.utils import check_random_state
 
-from ..backends import duplicate_groups, like, namespace, semidual_sgd, softmax_hessian, to_numpy
+from ..backends import duplicate_groups, like, namespace, one_blas_thread, semidual_sgd, softmax_hessian, to_numpy
 
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
 # Newton: softmax weights kept per sample for the Hessian, the share of the softmax mass they
@@ -156,7 +155,7 @@ def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
     gtol = tol * float(namespace(b).min(b))
     # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
     # between calls would steal the cores from the parallel kernels.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         result = minimize(negative, to_numpy(potential), jac=True, method="L-BFGS-B",
                           options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0})
     converged = bool(np.max(np.abs(result.jac)) <= gtol)
@@ -299,7 +298,7 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
                 break
             stage = max(stage / 10, final)
     converged = False
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         while True:
             potential, stage_converged, iterations = _newton_stage(geometry, a, b, potential, stage, tol,
                                                                    max_iter, first)

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from array_api_compat import device
 from scipy.special import logsumexp, softmax
-from threadpoolctl import threadpool_limits
 
-from ..backends import logsumexp as generic_logsumexp
+from ..backends import logsumexp as generic_logsumexp, one_blas_thread
 from ..backends import namespace
 
 
@@ -167,7 +166,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     f_new = column_softmin = None
     # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
     # calls would take the cores from the compiled kernels.
-    with np.errstate(over="ignore"), threadpool_limits(limits=1, user_api="blas"):
+    with np.errstate(over="ignore"), one_blas_thread():
         if from_target:
             f = f_new = tau * geometry.softmin(g + eps * log_b, eps, axis=1)
         for n_iter in range(1, max_iter + 1):
