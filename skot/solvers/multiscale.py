@@ -122,7 +122,8 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     x, y : ndarray of shape (n, d), (m, d)
         Points, d <= 3.
     a, b : ndarray of shape (n,), (m,)
-        Positive weights, each summing to one.
+        Non-negative weights, each summing to one; points of zero weight get the potentials
+        the dense solver gives them (c-transforms of the other side's).
     eps : float
         Entropic regularisation in raw cost units.
     max_iter : int
