@@ -94,3 +94,10 @@ def max_sqeuclidean(x, y, chunk=2048):
     if x.shape[1] <= 3:
         x, y = _hull_vertices(x), _hull_vertices(y)
     return max(float(cdist(x[start:start + chunk], y, "sqeuclidean").max()) for start in range(0, len(x), chunk))
+
+
+def box_diameter2(*clouds):
+    """Squared diagonal of the bounding box of all the points: |max - min|^2 over coordinates."""
+    lows = np.min([cloud.min(axis=0) for cloud in clouds], axis=0)
+    highs = np.max([cloud.max(axis=0) for cloud in clouds], axis=0)
+    return float(((highs - lows) ** 2).sum())

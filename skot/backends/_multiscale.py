@@ -32,9 +32,6 @@ from ._numba import CUTOFF, FASTMATH, _exp_nonpositive
 MAX_DIM = 3
 # Bounds are bucketed by whole eps below the largest, down to N_LEVELS.
 N_LEVELS = 64
-# The top buckets are summed one by one: their partial sums then bound the full sums from
-# below, which sets how deep the rest must go.
-PROBED_LEVELS = 1
 # A column sum below this (its largest term over 30 eps under the bound, or terms clamped at
 # exp(-CUTOFF) dominating) is recomputed below its exact maximum.
 UNDERFLOW_GUARD = math.exp(-0.5 * CUTOFF)
@@ -368,27 +365,23 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
             filled[buckets[source_block]] += 1
         totals = np.zeros(stop - start)
         cost_totals = np.zeros(stop - start)
-        # The top buckets, one at a time, while the rest does not fit in the budget.
-        level = 0
-        while level < PROBED_LEVELS and tails[level] > budget * totals.min():
-            _add_blocks(source, h, source_starts, ordered[level_starts[level]:level_starts[level + 1]], target,
-                        start, stop, top, inv_eps, dim, with_cost, totals, cost_totals)
-            level += 1
-        # Then every bucket above the floor that the partial sums certify, in one pass over
-        # the blocks in index order (long runs of consecutive blocks).
-        floor = level
+        # The top bucket first: its partial sums bound every full sum from below, which sets
+        # the floor; then every bucket above the floor in one pass over the blocks in index
+        # order (long runs of consecutive blocks).
+        n_kept = level_starts[1]
+        _add_blocks(source, h, source_starts, ordered[:n_kept], target, start, stop, top, inv_eps, dim, with_cost,
+                    totals, cost_totals)
+        floor = 1
         while floor < N_LEVELS and tails[floor] > budget * totals.min():
             floor += 1
         kept_blocks = np.empty(n_source, dtype=np.int64)
-        n_kept = level_starts[level]
         kept_blocks[:n_kept] = ordered[:n_kept]
-        first_new = n_kept
         for source_block in range(n_source):
-            if level <= buckets[source_block] < floor:
+            if 1 <= buckets[source_block] < floor:
                 kept_blocks[n_kept] = source_block
                 n_kept += 1
-        _add_blocks(source, h, source_starts, kept_blocks[first_new:n_kept], target, start, stop, top, inv_eps,
-                    dim, with_cost, totals, cost_totals)
+        _add_blocks(source, h, source_starts, kept_blocks[level_starts[1]:n_kept], target, start, stop, top,
+                    inv_eps, dim, with_cost, totals, cost_totals)
         kept_blocks = kept_blocks[:n_kept]
         lowest = np.inf
         for j in range(start, stop):

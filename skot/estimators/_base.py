@@ -13,6 +13,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import is_dask_array, resolve_backend
+from ..backends._costs import box_diameter2
+from ..backends._multiscale import MAX_DIM as MULTISCALE_MAX_DIM
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -160,7 +162,6 @@ def resolve_cost_scale(cost_scale, geometry, a, b):
 MULTISCALE_MIN_PAIRS = 20_000_000
 MULTISCALE_MAX_RELATIVE_EPS = 2e-3
 MULTISCALE_AUTO_MAX_DIM = 2
-MULTISCALE_MAX_DIM = 3
 
 
 def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean", reg_m=None):
@@ -187,9 +188,7 @@ def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean"
     if (reasons or source.shape[0] * target.shape[0] < MULTISCALE_MIN_PAIRS
             or source.shape[1] > MULTISCALE_AUTO_MAX_DIM):
         return False
-    both = np.vstack([source.min(axis=0), source.max(axis=0), target.min(axis=0), target.max(axis=0)])
-    diameter2 = float(((both.max(axis=0) - both.min(axis=0)) ** 2).sum())
-    return eps <= MULTISCALE_MAX_RELATIVE_EPS * diameter2
+    return eps <= MULTISCALE_MAX_RELATIVE_EPS * box_diameter2(source, target)
 
 
 class DomainTransformerMixin:

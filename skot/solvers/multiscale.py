@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..backends import OnlineGeometry
+from ..backends._costs import box_diameter2
 from ..backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
 from .sinkhorn import SinkhornResult, sinkhorn
 
@@ -64,8 +65,7 @@ def _coarsen(points, weights, cloud):
 def _coarsest_solve(x, a, y, b, eps, *, max_iter, tol, anderson_memory):
     """Online Sinkhorn with eps-scaling from the squared diameter down to ``eps``."""
     geometry = OnlineGeometry(x, y, "sqeuclidean")
-    both = np.vstack([x, y])
-    diameter2 = float(((both.max(axis=0) - both.min(axis=0)) ** 2).sum())
+    diameter2 = box_diameter2(x, y)
     schedule = [eps]
     while schedule[-1] < diameter2:
         schedule.append(schedule[-1] / EPS_DECAY)
