@@ -1,4 +1,4 @@
-"""How source and target rows reach an estimator (SPEC section 2).
+"""How source and target rows reach an estimator (documented in docs/conventions.rst).
 
 ``sample_domain >= 0`` marks source rows, ``< 0`` target rows; without it,
 masked labels (``y == -1``, or NaN for a continuous ``y``) mark target rows;
@@ -7,11 +7,11 @@ supplies a reference distribution.
 """
 
 import numpy as np
-from array_api_compat import is_array_api_obj
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight
 
+from .backends._array_api import is_array_api_obj
 from .backends import to_numpy
 
 __all__ = ["pack"]

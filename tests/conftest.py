@@ -24,7 +24,7 @@ def _gpu_available():
 
 def pytest_collection_modifyitems(config, items):
     """scikit-learn's array-API checks enumerate torch's CUDA and MPS devices whenever torch
-    is installed; without such a device they can only fail (SPEC 4: skip only what needs one)."""
+    is installed; without such a device they can only fail (skip only what needs one)."""
     skip = pytest.mark.skip(reason="needs a GPU device (torch cuda / mps), absent here")
     for item in items:
         needs_device = any(name in item.name for name in ("device_name=cuda", "device_name=mps", "device='cuda'", "device='mps'"))

@@ -1,4 +1,4 @@
-"""Array-API inputs (SPEC section 4): under ``array_api_dispatch``, ``array_api_strict``
+"""Array-API inputs (docs/backends.rst): under ``array_api_dispatch``, ``array_api_strict``
 arrays in give ``array_api_strict`` arrays out, with the NumPy answer.
 
 scikit-learn's dispatch needs ``SCIPY_ARRAY_API=1`` before SciPy is imported (conftest sets it).
@@ -7,7 +7,7 @@ scikit-learn's dispatch needs ``SCIPY_ARRAY_API=1`` before SciPy is imported (co
 import numpy as np
 import pytest
 import sklearn
-from array_api_compat import array_namespace
+from skot.backends._array_api import array_namespace
 
 from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
 

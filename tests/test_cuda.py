@@ -86,3 +86,38 @@ def test_import_skot_never_loads_cuda_or_cupy():
     code = "import sys, skot; print(any(m.startswith(('numba.cuda', 'cupy', 'numba_cuda')) for m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
+
+
+def test_sinkhorn_transport_on_the_cuda_kernels_matches_numba(monkeypatch):
+    """The estimator's whole fit and transform with backend_ == "cupy" (what CuPy arrays get),
+    run on NumPy arrays through the simulator: the same map as the numba backend."""
+    from skot import SinkhornTransport, pack
+    from skot.estimators._base import DomainTransformerMixin
+
+    rng = np.random.default_rng(4)
+    X, _, domain = pack(rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 2.0)
+    expected = SinkhornTransport(reg=0.1).fit(X, sample_domain=domain).transform(X[:30])
+    prepare = DomainTransformerMixin._prepare_fit
+
+    def on_cuda_kernels(self, *args, **kwargs):
+        X, _, data = prepare(self, *args, **kwargs)
+        return X, "cupy", data
+
+    monkeypatch.setattr(DomainTransformerMixin, "_prepare_fit", on_cuda_kernels)
+    model = SinkhornTransport(reg=0.1).fit(X, sample_domain=domain)
+    assert model.backend_ == "cupy"
+    np.testing.assert_allclose(model.transform(X[:30]), expected, atol=1e-9)
+
+
+def test_only_sinkhorn_transport_runs_the_cuda_kernels_on_cupy_arrays(monkeypatch):
+    """CuPy arrays give backend_ "cupy" (fused kernels) to SinkhornTransport and the dense
+    array-API path to the others (namespace faked: no CuPy here)."""
+    import array_api_strict
+
+    from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
+    from skot.estimators import _base
+
+    monkeypatch.setattr(_base, "is_cupy_namespace", lambda xp: True)
+    assert SinkhornTransport()._array_api_backend(array_api_strict) == "cupy"
+    for estimator in (GaussianBuresMap(), SemiDiscreteMap(), WassersteinBarycenter()):
+        assert estimator._array_api_backend(array_api_strict) == "array_api"

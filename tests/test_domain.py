@@ -1,4 +1,4 @@
-"""Domain conventions of SPEC section 2."""
+"""The domain conventions of docs/conventions.rst."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Adversarial inputs, properties and persistence, for every estimator (issue: reliability)."""
+"""Adversarial inputs, properties and persistence, for every estimator."""
 
 import pickle
 import warnings
@@ -105,7 +105,7 @@ def test_only_source_or_only_target_rows(name):
     X, _, sd = data()
     target_only = np.full(len(X), -1)
     if name in ADAPTERS:
-        # SPEC: an adapter with nothing to align warns and is the identity.
+        # An adapter with nothing to align warns and is the identity (as documented).
         for domains in (np.zeros(len(X), int), target_only):
             with pytest.warns(UserWarning, match="it is the identity"):
                 est = clone(ESTIMATORS[name]).fit(X, sample_domain=domains)

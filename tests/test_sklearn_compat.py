@@ -23,12 +23,12 @@ ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
               SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge())]
 
 
-# SPEC section 2: with routing off, the label -1 marks target rows (scikit-learn's
+# docs/conventions.rst: with routing off, the label -1 marks target rows (scikit-learn's
 # semi-supervised convention, exempted in this check for SelfTrainingClassifier by name).
 # check_classifiers_classes trains on the labels {-1, 1}: the -1 rows are target rows,
 # and the final estimator of a DA pipeline never sees them. The one expected failure.
 MASKED_LABEL_CHECKS = {
-    "check_classifiers_classes": "the label -1 marks target (unlabelled) rows, SPEC section 2",
+    "check_classifiers_classes": "the label -1 marks target (unlabelled) rows (docs/conventions.rst)",
 }
 
 

@@ -3,13 +3,18 @@
 The cost matrix is formed once with matrix products, |x|^2 + |y|^2 - 2 <x, y> (clipped
 at 0), and reduced with a stable log-sum-exp; everything stays in the inputs' namespace
 and on their device. Memory is O(n m): the generic path for moderate sizes.
+
+This module is skot's one importer of ``array_api_compat``: the rest of the package takes
+the namespace helpers from here.
 """
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_numpy_namespace
+from array_api_compat import array_namespace, device, is_array_api_obj, is_cupy_namespace, is_numpy_namespace
 from sklearn.utils._array_api import _convert_to_numpy
 
 from ._base import Geometry
+
+__all__ = ["ArrayAPIGeometry", "array_namespace", "device", "is_array_api_obj", "is_cupy_namespace", "is_numpy_namespace", "like", "logsumexp", "namespace", "to_numpy"]
 
 
 def namespace(*arrays):

@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import cuda
 
+from ._array_api import array_namespace
 from ._base import Geometry
 from ._costs import median_cost
 
@@ -150,8 +151,6 @@ class CudaGeometry(Geometry):
         raise ValueError("Conditional sampling runs on NumPy arrays; the CUDA backend does not sample.")
 
     def __init__(self, x, y, metric):
-        from array_api_compat import array_namespace
-
         super().__init__(x, y, metric)
         self._xp = array_namespace(x, y)
         if metric == "cosine":

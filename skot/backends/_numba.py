@@ -651,8 +651,8 @@ def optimal_assignment(cost):
     """Minimum-cost perfect matching of a square cost matrix, as column indices per row.
 
     Auction with epsilon scaling down to 1e-12 of the cost range per row: optimal up to
-    1e-12 of the range in total, several times faster than ``linear_sum_assignment`` on
-    the dense geometric costs of barycenter iterations.
+    1e-12 of the range in total; faster than ``linear_sum_assignment`` on the dense
+    geometric costs of barycenter iterations (docs/benchmarks.rst).
     """
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     n = cost.shape[0]

@@ -7,8 +7,8 @@ from threadpoolctl import ThreadpoolController
 
 @cache
 def _controller():
-    # Scanning the loaded libraries costs ~4 ms; once per process (skot's imports have
-    # loaded NumPy's and SciPy's BLAS by the first call).
+    # Scanning the loaded libraries is slow next to a small kernel call, so it runs once per
+    # process (skot's imports have loaded NumPy's and SciPy's BLAS by the first call).
     return ThreadpoolController()
 
 

@@ -29,7 +29,7 @@ from ._sinkhorn import SinkhornTransport
 METHODS = ("sinkhorn", "exact", "gaussian", "semidiscrete", "barycenter")
 DIRECTIONS = ("source_to_target", "target_to_source")
 # Default entropic reg of the DA map: smoother than SinkhornTransport's 0.05, which a downstream
-# classifier generalises from better (measured on skada's shifted datasets, benchmarks/bench_da_adapter.py).
+# classifier generalises from better (measured: docs/benchmarks.rst).
 DEFAULT_SINKHORN_REG = 0.3
 
 

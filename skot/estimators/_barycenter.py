@@ -3,12 +3,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ..backends._array_api import device
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend, to_numpy
@@ -82,11 +82,13 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         Domain labels seen in fit.
     domain_weights_ : ndarray
     support_, support_weights_ : ndarray
-        Free-support barycenter.
+        Free-support barycenter (``method="free_support"``).
     support_potentials_ : ndarray of shape (n_domains, n_support)
-        Support-side potentials of the entropic problems domain -> support.
+        Support-side potentials of the entropic problems domain -> support (free support).
     mean_, covariance_ : ndarray
-        Gaussian barycenter; ``coefs_``, ``intercepts_``: each domain's affine map onto it.
+        Gaussian barycenter (``method="gaussian"``).
+    coefs_, intercepts_ : ndarray of shape (n_domains, d, d) and (n_domains, d)
+        Each domain's affine map onto the Gaussian barycenter (``method="gaussian"``).
     n_iter_ : int
     backend_ : str
     multiscale_ : bool

@@ -4,12 +4,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_cupy_namespace, is_numpy_namespace
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..backends._array_api import array_namespace, device, is_cupy_namespace, is_numpy_namespace
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import is_dask_array, resolve_backend
@@ -105,7 +105,7 @@ def _measure(X, mask, weights):
 
 
 def split_source_target(X, y, sample_domain, sample_weight):
-    """Source and target measures of validated ``X`` (SPEC section 2).
+    """Source and target measures of validated ``X`` (docs/conventions.rst).
 
     Rows of zero weight are dropped, so that they act exactly as absent rows.
     """
@@ -154,11 +154,7 @@ def resolve_cost_scale(cost_scale, geometry, a, b):
 
 # multiscale="auto" runs the multiscale solver from this many source-target pairs on, in
 # dimension at most MULTISCALE_AUTO_MAX_DIM, when eps is at most this fraction of the squared
-# diameter (sharper kernels truncate more). Measured on 2 cores, eps = 1e-3 max C, tol=1e-6
-# (closing note of issue 11): 2-D wins from 2 10^7 pairs (5000 x 5000: 1.4 s against 5.1 s
-# dense; 2 10^5 x 100: 3.6 s against 5.2 s) and ties or loses at 10^7 (10^5 x 100: 2.7 s
-# against 2.2 s); 1-D wins at 10^4 x 10^4 (2.1 s against 4.0 s); 3-D loses at
-# 2 10^4 x 2 10^4 (44 s against 28 s).
+# diameter (sharper kernels truncate more); the measurements are in docs/benchmarks.rst.
 MULTISCALE_MIN_PAIRS = 20_000_000
 MULTISCALE_MAX_RELATIVE_EPS = 2e-3
 MULTISCALE_AUTO_MAX_DIM = 2
@@ -192,7 +188,7 @@ def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean"
 
 
 class DomainTransformerMixin:
-    """fit / fit_transform / transform over source and target rows (SPEC section 2).
+    """fit / fit_transform / transform over source and target rows (docs/conventions.rst).
 
     Subclasses implement ``_fit(X, y, sample_domain, sample_weight)`` (validating
     ``X`` and returning it with the domain of each row) and ``_map(X)`` (the map
@@ -287,8 +283,11 @@ class DomainTransformerMixin:
             backend = self._array_api_backend(xp)
         return X, backend, split_source_target(X, y, sample_domain, sample_weight)
 
-    # Estimators whose fit runs array-API-generic code on non-NumPy arrays (see SPEC section 4).
+    # Estimators whose fit runs array-API-generic code on non-NumPy arrays.
     _supports_array_api = False
+    # Estimators that run the fused CUDA kernels (backends/_cuda.py) on CuPy arrays; the others
+    # take the dense array-API path there.
+    _runs_cuda_kernels = False
 
     def _array_api_supported(self):
         """Whether these parameters run on non-NumPy arrays (the array_api_support tag)."""
@@ -306,7 +305,7 @@ class DomainTransformerMixin:
                 "give NumPy arrays or turn array_api_dispatch off."
             )
         if is_cupy_namespace(xp) and self.backend in ("auto", "cupy"):
-            return "cupy"  # the fused CUDA kernels (skot/backends/_cuda.py)
+            return "cupy" if self._runs_cuda_kernels else "array_api"
         if self.backend not in ("auto", "numpy"):
             raise ValueError(f"backend={self.backend!r} does not take {xp.__name__} arrays; use backend='auto'.")
         return "array_api"

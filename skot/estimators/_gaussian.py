@@ -3,10 +3,10 @@
 from numbers import Real
 
 import numpy as np
-from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from ..backends._array_api import device
 from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS
 from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot

@@ -3,12 +3,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
+from ..backends._array_api import device
 from .._domain import infer_sample_domain
 from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend
 from ..solvers import (
@@ -33,8 +33,8 @@ from ._base import (
 )
 
 MAX_QUANTIZATION_ROUNDS = 30
-# solver="auto": Newton between these numbers of target points. Below, L-BFGS's cheap steps win
-# (12 points, tol 1e-4: 0.4 s against 3.8 s); above, the dense m x m Hessian costs too much.
+# solver="auto": Newton between these numbers of target points. Below, L-BFGS's cheap steps win;
+# above, the dense m x m Hessian costs too much (measured: docs/benchmarks.rst).
 NEWTON_MIN_POINTS = 100
 NEWTON_MAX_POINTS = 4000
 

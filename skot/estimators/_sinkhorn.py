@@ -3,12 +3,12 @@
 from numbers import Integral, Real
 
 import numpy as np
-from array_api_compat import device
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..backends._array_api import device
 from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS, METRICS, get_geometry, namespace
 from ..solvers import (
@@ -129,6 +129,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
 
     _fitted_attribute = "potential_target_"
     _supports_array_api = True
+    _runs_cuda_kernels = True
     _fits_dask_arrays = True
 
     def __init__(

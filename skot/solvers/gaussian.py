@@ -8,12 +8,12 @@ and W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 tr (A^1/2 B A^1/2)^1/2.
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import device
 from scipy.linalg import eigh
 from scipy.linalg.blas import dsyrk
 from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 
+from ..backends._array_api import device
 from ..backends import namespace
 
 COVARIANCE_ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
@@ -58,8 +58,8 @@ def psd_power(matrix, power, *, rcond=1e-12):
 def _weighted_scatter(points, mean, weights, chunk=1024):
     """sum_i w_i (x_i - m)(x_i - m)^T, by symmetric rank-k updates (BLAS syrk) on row chunks.
 
-    Chunks keep temporaries in cache (1024 rows measured fastest at d = 1000); syrk
-    computes one triangle, half the flops of a product.
+    Chunks keep temporaries in cache; syrk computes one triangle, half the flops of a
+    product.
     """
     d = points.shape[1]
     upper = np.zeros((d, d), order="F")

@@ -17,9 +17,9 @@ f + c, g - c converges at rate 1 - eps / rho, hopelessly slowly for large rho.
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import device
 from scipy.special import logsumexp, softmax
 
+from ..backends._array_api import device
 from ..backends import logsumexp as generic_logsumexp, one_blas_thread
 from ..backends import namespace
 
