@@ -255,7 +255,7 @@ def test_solver_params_reach_the_solver():
     with pytest.warns(ConvergenceWarning):
         OTDomainAdapter(reg=0.01, solver_params={"max_iter": 1}).fit(X, y)
     with pytest.warns(ConvergenceWarning):
-        OTDomainAdapter(reg_class=1.0, solver_params={"max_iter": 1, "tol": 0.0}).fit(X, y)
+        OTDomainAdapter(reg=0.3, reg_class=1.0, solver_params={"max_iter": 1, "tol": 0.0}).fit(X, y)
 
 
 @pytest.mark.parametrize("method", METHODS)

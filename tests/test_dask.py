@@ -89,25 +89,24 @@ def test_transform_of_a_dask_array_runs_block_by_block(client):
                                bary.transform(X, sample_domain=domain), atol=1e-12)
 
 
-def test_numba_threads_are_capped_to_the_worker_share(monkeypatch):
-    import numba
-
+def test_kernel_threads_are_capped_to_the_worker_share(monkeypatch):
+    from skot.backends import max_threads
+    from skot.backends._threads import _cpus
     from skot.estimators import _dask
 
     class Worker:  # what distributed.get_worker() returns inside a task, reduced to what is read
         class state:
             nthreads = 2
 
-    configured = numba.config.NUMBA_NUM_THREADS
-    before = numba.get_num_threads()
+    before = max_threads()
     monkeypatch.setattr(distributed, "get_worker", lambda: Worker)
     with _dask.worker_thread_share():
-        inside = numba.get_num_threads()
-    assert inside == max(1, configured // 2)
-    assert numba.get_num_threads() == before
+        inside = max_threads()
+    assert inside == max(1, _cpus() // 2)
+    assert max_threads() == before
     monkeypatch.undo()
     with _dask.worker_thread_share():  # outside a worker: unchanged
-        assert numba.get_num_threads() == before
+        assert max_threads() == before
 
 
 def test_sinkhorn_on_dask_arrays_matches_the_in_memory_fit(client):

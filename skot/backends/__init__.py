@@ -1,7 +1,8 @@
 """Array backends: geometries that reduce an implicit cost matrix.
 
 ``"numpy"`` is the dense reference; ``"numba"`` computes costs on the fly with
-compiled parallel kernels (O(n + m) memory) and is the default on CPU.
+compiled kernels, run on several threads when the work pays (O(n + m) memory), and is the
+default on CPU.
 """
 
 from ._array_api import like, logsumexp, namespace, to_numpy
@@ -9,11 +10,12 @@ from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
 from ._numba import OnlineGeometry, duplicate_groups, optimal_assignment, semidual_sgd, softmax_hessian
 from ._numpy import DenseGeometry
-from ._threads import one_blas_thread
+from ._simplex import transport_simplex
+from ._threads import max_threads, one_blas_thread, thread_limit
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "one_blas_thread", "to_numpy", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit", "to_numpy", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian", "transport_simplex"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):

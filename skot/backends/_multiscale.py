@@ -25,9 +25,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._numba import CUTOFF, FASTMATH, _exp_nonpositive
+from ._threads import run_chunks
 
 MAX_DIM = 3
 # Bounds are bucketed by whole eps below the largest, down to N_LEVELS.
@@ -140,11 +141,11 @@ def _kd_leaves(coordinates, leaf_size):
     return order, np.array(leaf_starts, dtype=np.int64)
 
 
-@njit(parallel=True, cache=True)
-def _block_models(coordinates, h, starts, centres, slopes, offsets, peaks):
-    """Per block: least-squares slope of phi_i = h_i - |p_i|^2 on p_i, A (module docstring)
-    and max h."""
-    for block in prange(starts.shape[0] - 1):
+@njit(cache=True, nogil=True)
+def _block_models(coordinates, h, starts, centres, slopes, offsets, peaks, first, last):
+    """Per block from ``first`` to ``last``: least-squares slope of phi_i = h_i - |p_i|^2 on
+    p_i, A (module docstring) and max h."""
+    for block in range(first, last):
         start, stop = starts[block], starts[block + 1]
         count = stop - start
         mean_p = np.zeros(MAX_DIM)
@@ -313,10 +314,10 @@ def _blocks_max(coordinates, h, starts, blocks, y0, y1, y2):
     return top
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, source_radii, slopes,
                          offsets, peaks, target, target_starts, target_lower, target_upper, target_centres,
-                         target_radii, eps, budget, dim, with_cost, out, costs, neglected, visited):
+                         target_radii, eps, budget, dim, with_cost, out, costs, neglected, visited, first, last):
     """out_j = -eps log sum_i exp((h_i - |x_i - y_j|^2) / eps) over visited blocks, and
     (``with_cost``) costs_j = the softmax_i-weighted mean of |x_i - y_j|^2.
 
@@ -324,11 +325,12 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
     and summed bucket by bucket, from the top, until the bounded mass of the buckets left is
     at most ``budget`` times the smallest partial sum over J (a certified lower bound on
     every full sum). ``neglected[j]`` bounds the skipped terms relative to the visited ones
-    (module docstring); ``visited[J]`` counts the pairs computed for target block J.
+    (module docstring); ``visited[J]`` counts the pairs computed for target block J. Target
+    blocks ``first`` to ``last``.
     """
     inv_eps = 1.0 / eps
     n_source = source_starts.shape[0] - 1
-    for block in prange(target_starts.shape[0] - 1):
+    for block in range(first, last):
         start, stop = target_starts[block], target_starts[block + 1]
         bounds = np.empty(n_source)
         top = -np.inf
@@ -451,14 +453,20 @@ def reduce_blocks(source, h, target, eps, budget, with_cost=False):
     h = np.ascontiguousarray(h, dtype=np.float64)
     slopes = np.empty((source.n_blocks, MAX_DIM))
     offsets, peaks = np.empty(source.n_blocks), np.empty(source.n_blocks)
-    _block_models(source.coordinates, h, source.starts, source.centres, slopes, offsets, peaks)
+    n_source = source.coordinates.shape[1]
+    run_chunks(lambda first, last: _block_models(source.coordinates, h, source.starts, source.centres, slopes,
+                                                 offsets, peaks, first, last),
+               source.n_blocks, n_source // source.n_blocks)
     n_target = target.coordinates.shape[1]
     out, neglected = np.empty(n_target), np.empty(n_target)
     costs = np.empty(n_target if with_cost else 0)
     visited = np.zeros(target.n_blocks, dtype=np.int64)
-    block_softmin_kernel(source.coordinates, h, source.starts, source.lower, source.upper, source.radii, slopes,
-                         offsets, peaks, target.coordinates, target.starts, target.lower, target.upper,
-                         target.centres, target.radii, float(eps), float(budget), source.dim, with_cost,
-                         out, costs, neglected, visited)
+    # The work per target block is unknown before the truncation: at most every source point
+    # for each of its points.
+    run_chunks(lambda first, last: block_softmin_kernel(
+        source.coordinates, h, source.starts, source.lower, source.upper, source.radii, slopes, offsets, peaks,
+        target.coordinates, target.starts, target.lower, target.upper, target.centres, target.radii, float(eps),
+        float(budget), source.dim, with_cost, out, costs, neglected, visited, first, last),
+        target.n_blocks, n_source * n_target // target.n_blocks)
     accounting = (neglected, int(visited.sum()))
     return (out, costs, accounting) if with_cost else (out, accounting)

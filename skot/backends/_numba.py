@@ -1,6 +1,7 @@
 """Online numba CPU backend: costs computed on the fly, O(n + m) memory.
 
-Every kernel runs in parallel over the kept axis (``prange``) and reduces with a
+Every kernel is a serial ``nogil`` loop over a range of rows of the kept axis, run in row
+chunks on the kernel threads of :mod:`skot.backends._threads` when the work pays, and reduces with a
 two-pass log-sum-exp: pass 1 finds the row maximum of ``h_j - c_ij``, pass 2 sums
 ``exp((h_j - c_ij - max) / eps)``, skipping terms below ``exp(-CUTOFF)`` (1e-22 of the
 largest: below double precision for any m < 1e6). At small ``eps`` most terms are
@@ -12,13 +13,13 @@ vectors (see :func:`_cosine_embedding`).
 """
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit
 
 from ._base import Geometry
-from ._threads import one_blas_thread
+from ._threads import at_once, in_background, max_threads, one_blas_thread, run_chunks
 from ._costs import far_point_assignment, max_sqeuclidean, median_cost
 
 CUTOFF = 60.0
@@ -115,18 +116,18 @@ def _softmax_weights(buf, top, inv_eps):
     return total
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def softmin_kernel(x, yt, h, eps, root, half, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def softmin_kernel(x, yt, h, eps, root, half, out, start, stop):
     """out_i = -eps log sum_j exp((h_j - c(x_i, y_j)) / eps)."""
     inv_eps = 1.0 / eps
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, h, root, half, buf)
         out[i] = -(top + eps * math.log(_softmax_weights(buf, top, inv_eps)))
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
     """softmin_kernel given upper bounds ``shift_i >= max_j (h_j - c_ij)`` within 20 eps.
 
     One pass, fully vectorised: no row maximum to find (scalar max reductions do
@@ -135,7 +136,7 @@ def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out):
     """
     inv_eps = 1.0 / eps
     last = yt.shape[0] - 1
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(yt.shape[1])
         _partial_distances(x, i, yt, buf)
         x_last = np.float64(x[i, last])
@@ -147,11 +148,11 @@ def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out):
         out[i] = -(top + eps * math.log(total))
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def barycentric_kernel(x, yt, h, eps, root, half, values_t, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def barycentric_kernel(x, yt, h, eps, root, half, values_t, out, start, stop):
     """out_i = sum_j w_ij v_j, w_i = softmax_j((h_j - c(x_i, y_j)) / eps); NaN rows overflowed."""
     inv_eps = 1.0 / eps
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, h, root, half, buf)
         if not np.isfinite(top):
@@ -165,10 +166,10 @@ def barycentric_kernel(x, yt, h, eps, root, half, values_t, out):
             out[i, k] = acc / total
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def argmax_kernel(x, yt, h, root, half, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def argmax_kernel(x, yt, h, root, half, out, start, stop):
     """out_i = argmax_j (h_j - c(x_i, y_j)): the Laguerre cell of x_i when h = g."""
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, h, root, half, buf)
         chosen = 0
@@ -179,15 +180,16 @@ def argmax_kernel(x, yt, h, root, half, out):
         out[i] = chosen
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins, top_index, top_prob):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins, top_index, top_prob, first, last):
     """Per chunk c of rows: masses[c, j] = sum_i weights_i softmax_j((h_j - c_ij) / eps);
     softmins[i] = -eps log sum_j exp((h_j - c_ij) / eps), from the same pass; and the
-    ``K = top_index.shape[1]`` largest softmax weights of each row (index -1: none)."""
+    ``K = top_index.shape[1]`` largest softmax weights of each row (index -1: none); chunks
+    ``first`` to ``last``."""
     n = x.shape[0]
     n_top = top_index.shape[1]
     inv_eps = 1.0 / eps
-    for chunk in prange(n_chunks):
+    for chunk in range(first, last):
         buf = np.empty(yt.shape[1])
         for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
             top = _fill_logits(x, i, yt, h, False, False, buf)
@@ -221,13 +223,13 @@ def _largest(values, index, largest):
             index[t] = j
 
 
-@njit(parallel=True, cache=True)
-def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out):
+@njit(cache=True, nogil=True)
+def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out, start, stop):
     """Inverse-CDF draws from softmax_j((h_j - c(x_i, y_j)) / eps); uniforms sorted per row."""
     inv_eps = 1.0 / eps
     n_samples = sorted_uniforms.shape[1]
     m = yt.shape[1]
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(m)
         top = _fill_logits(x, i, yt, h, root, half, buf)
         total = _softmax_weights(buf, top, inv_eps)
@@ -243,24 +245,24 @@ def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out):
             s += 1
 
 
-@njit(parallel=True, cache=True)
-def plan_kernel(x, yt, hf, hg, eps, root, half, out):
+@njit(cache=True, nogil=True)
+def plan_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
     """out_ij = exp((hf_i + hg_j - c_ij) / eps)."""
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         _fill_logits(x, i, yt, hg, root, half, out[i])
         for j in range(yt.shape[1]):
             out[i, j] = math.exp((hf[i] + out[i, j]) / eps)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
     """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij (row sums of P * C).
 
     With top_i = max_j (hg_j - c_ij): exp((hf_i + top_i) / eps) times a vectorised sum of
     exponents <= 0 (any plan, unconverged or unbalanced ones included).
     """
     inv_eps = 1.0 / eps
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, hg, root, half, buf)
         total = 0.0
@@ -270,11 +272,11 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out):
         out[i] = math.exp((hf[i] + top) * inv_eps) * total
 
 
-@njit(parallel=True, cache=True)
-def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out):
+@njit(cache=True, nogil=True)
+def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop):
     """Per row: sum_j b_j c_ij (weighted mean) and max over b_j > 0 of c_ij."""
     zero = np.zeros(yt.shape[1])
-    for i in prange(x.shape[0]):
+    for i in range(start, stop):
         buf = np.empty(yt.shape[1])
         _fill_logits(x, i, yt, zero, root, half, buf)
         total = 0.0
@@ -341,10 +343,10 @@ class OnlineGeometry(Geometry):
             delta = h - last[0]
             if delta.max() - delta.min() <= SHIFT_SPAN * eps:
                 shift = delta.max() - last[2]
-                softmin_shifted_kernel(rows, cols, h, eps, shift, self._root, self._half, out)
+                _run_rows(softmin_shifted_kernel, rows, cols, h, eps, shift, self._root, self._half, out)
                 self._last_softmin[axis] = (h, eps, out)
                 return out
-        softmin_kernel(rows, cols, h, eps, self._root, self._half, out)
+        _run_rows(softmin_kernel, rows, cols, h, eps, self._root, self._half, out)
         self._last_softmin[axis] = (h, eps, out)
         return out
 
@@ -352,7 +354,7 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(axis)
         points = _float64(self._other_points(axis))
         out = np.empty((rows.shape[0], points.shape[1]))
-        barycentric_kernel(rows, cols, _float64(h), float(eps), self._root, self._half,
+        _run_rows(barycentric_kernel, rows, cols, _float64(h), float(eps), self._root, self._half,
                            np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
         if far.any():
@@ -364,7 +366,7 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(axis)
         uniforms = np.sort(rng.uniform(size=(rows.shape[0], n_samples)), axis=1)
         out = np.empty((rows.shape[0], n_samples), dtype=np.intp)
-        sample_kernel(rows, cols, _float64(h), float(eps), self._root, self._half, uniforms, out)
+        _run_rows(sample_kernel, rows, cols, _float64(h), float(eps), self._root, self._half, uniforms, out)
         # Sorting the uniforms ordered the draws; a random permutation makes them i.i.d. again.
         return np.take_along_axis(out, np.argsort(rng.uniform(size=out.shape), axis=1), axis=1)
 
@@ -377,7 +379,7 @@ class OnlineGeometry(Geometry):
             _for_row_products(rows, points, lambda start, products: argmax_products_kernel(
                 products, offset, out[start:start + len(products)]))
             return out
-        argmax_kernel(rows, self._oriented(1)[1], _float64(h), self._root, self._half, out)
+        _run_rows(argmax_kernel, rows, self._oriented(1)[1], _float64(h), self._root, self._half, out)
         return out
 
     def soft_masses(self, h, eps, weights, n_largest=0):
@@ -389,8 +391,10 @@ class OnlineGeometry(Geometry):
         softmins = np.empty(rows.shape[0])
         top_index = np.empty((rows.shape[0], n_largest), dtype=np.int64)
         top_prob = np.empty((rows.shape[0], n_largest))
-        soft_masses_kernel(rows, cols, _float64(h), float(eps), _float64(weights), n_chunks, masses, softmins,
-                           top_index, top_prob)
+        h, weights = _float64(h), _float64(weights)
+        run_chunks(lambda first, last: soft_masses_kernel(rows, cols, h, float(eps), weights, n_chunks, masses,
+                                                          softmins, top_index, top_prob, first, last),
+                   n_chunks, -(-rows.shape[0] // n_chunks) * _pairs_per_row(cols))
         if n_largest:
             return masses.sum(axis=0), softmins, top_index, top_prob
         return masses.sum(axis=0), softmins
@@ -398,13 +402,13 @@ class OnlineGeometry(Geometry):
     def plan(self, hf, hg, eps):
         rows, cols = self._oriented(1)
         out = np.empty(self.shape)
-        plan_kernel(rows, cols, _float64(hf), _float64(hg), float(eps), self._root, self._half, out)
+        _run_rows(plan_kernel, rows, cols, _float64(hf), _float64(hg), float(eps), self._root, self._half, out)
         return out
 
     def plan_cost(self, hf, hg, eps):
         rows, cols = self._oriented(1)
         out = np.empty(self.shape[0])
-        plan_cost_kernel(rows, cols, _float64(hf), _float64(hg), float(eps), self._root, self._half, out)
+        _run_rows(plan_cost_kernel, rows, cols, _float64(hf), _float64(hg), float(eps), self._root, self._half, out)
         return float(out.sum())
 
     def cost_statistic(self, kind, a, b):
@@ -419,7 +423,8 @@ class OnlineGeometry(Geometry):
             return math.sqrt(largest) if self._root else largest
         rows, cols = self._oriented(1)
         mean_rows, max_rows = np.empty(self.shape[0]), np.empty(self.shape[0])
-        cost_moments_kernel(rows, cols, _float64(a), _float64(b), self._root, self._half, mean_rows, max_rows)
+        _run_rows(cost_moments_kernel, rows, cols, _float64(a), _float64(b), self._root, self._half, mean_rows,
+                  max_rows)
         return float(a @ mean_rows) if kind == "mean" else float(max_rows.max())
 
 
@@ -427,11 +432,23 @@ def _float64(array):
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-@njit(parallel=True, cache=True)
+def _pairs_per_row(columns):
+    """Work of one row of a reduction, in units of 2-D cost evaluations."""
+    d, m = columns.shape
+    return m * max(1, d // 2)
+
+
+def _run_rows(kernel, rows, columns, *args):
+    """``kernel(rows, columns, *args, start, stop)`` over all rows, in chunks on the kernel threads."""
+    run_chunks(lambda start, stop: kernel(rows, columns, *args, start, stop), rows.shape[0],
+               _pairs_per_row(columns))
+
+
+@njit(cache=True)
 def _weighted_squared_deviation(x, centre, weights):
     """sum_i w_i |x_i - centre|^2."""
     total = 0.0
-    for i in prange(x.shape[0]):
+    for i in range(x.shape[0]):
         row = 0.0
         for k in range(x.shape[1]):
             diff = x[i, k] - centre[k]
@@ -455,25 +472,24 @@ def _mean_squared_distance(x, y, a, b):
 
 
 def _for_row_products(x, y, reduce_chunk):
-    """Call ``reduce_chunk(start, x[start:start + k] @ y.T)`` over chunks of k = PRODUCT_CHUNK rows.
+    """Call ``reduce_chunk(start, x[start:start + k] @ y.T)`` over chunks of k <= PRODUCT_CHUNK rows.
 
-    The rows are split between numba's number of threads, each with one BLAS thread and
-    one reused (k, m) buffer (fresh pages of a large array cost more than the product);
-    ``reduce_chunk`` must release the GIL (a ``nogil`` kernel) for the threads to overlap.
+    The chunks run on the kernel threads, each with one BLAS thread and one reused (k, m)
+    buffer (fresh pages of a large array cost more than the product); ``reduce_chunk`` must
+    release the GIL (a ``nogil`` kernel) for the threads to overlap.
     """
     y = _float64(y)
-    n_threads = max(1, min(get_num_threads(), -(-x.shape[0] // PRODUCT_CHUNK)))
-    bounds = np.linspace(0, x.shape[0], n_threads + 1).astype(int)
+    buffers = {}
 
     def run(first, last):
-        out = np.empty((min(PRODUCT_CHUNK, last - first), y.shape[0]))
+        out = buffers.setdefault(threading.get_ident(), np.empty((PRODUCT_CHUNK, y.shape[0])))
         for start in range(first, last, PRODUCT_CHUNK):
             rows = _float64(x[start:min(start + PRODUCT_CHUNK, last)])
             reduce_chunk(start, np.matmul(rows, y.T, out=out[:len(rows)]))
 
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
-        for future in [pool.submit(run, bounds[k], bounds[k + 1]) for k in range(n_threads)]:
-            future.result()
+    n_threads = max(1, min(max_threads(), -(-x.shape[0] // PRODUCT_CHUNK)))
+    with one_blas_thread():
+        run_chunks(run, x.shape[0], y.shape[0] * x.shape[1], n_threads=n_threads)
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
@@ -574,7 +590,7 @@ def semidual_sgd(chunks, points, b, potential, average, step, batch_size, schedu
     """Run :func:`semidual_sgd_kernel` over an iterable of sample chunks (rows: draws).
 
     The BLAS products of the next chunk are computed on a second thread (one BLAS thread)
-    while the compiled steps run on the current one. Updates ``potential`` and ``average``
+    while the compiled steps run on the current one, when two threads are allowed. Updates ``potential`` and ``average``
     in place; returns the step count.
     """
     points = _float64(points)
@@ -594,12 +610,13 @@ def semidual_sgd(chunks, points, b, potential, average, step, batch_size, schedu
         return np.matmul(chunk, points.T, out=buffers[index % 2][:len(chunk)])
 
     chunks = iter(chunks)
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+    submit = in_background if max_threads() > 1 else at_once
+    with one_blas_thread():
         index = 0
-        pending = pool.submit(products_of, next(chunks, None), index)
+        pending = submit(products_of, next(chunks, None), index)
         while (products := pending.result()) is not None:
             index += 1
-            pending = pool.submit(products_of, next(chunks, None), index)
+            pending = submit(products_of, next(chunks, None), index)
             step = semidual_sgd_kernel(products, offset, b, log_b, potential, average, step, batch_size,
                                        schedule)
     return step

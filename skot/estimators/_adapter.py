@@ -46,7 +46,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     ----------
     method : {"sinkhorn", "exact", "gaussian", "semidiscrete", "barycenter"}, default="sinkhorn"
         "sinkhorn": entropic map (:class:`SinkhornTransport`); "exact": the barycentric
-        projection of an exact plan (linear program, small problems), extended to new
+        projection of an exact plan (network simplex on the cost matrix), extended to new
         points by their nearest support point's displacement; "gaussian": the
         Bures-Wasserstein affine map (:class:`GaussianBuresMap`); "semidiscrete": the
         Laguerre-cell map onto the other side's rows (:class:`SemiDiscreteMap`);
@@ -224,7 +224,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         eps = (self.reg or 0.0) * cost_scale
         n_iter = 1
         if self.reg_class is None:
-            plan = exact_plan(cost, a, b)
+            plan, _ = exact_plan(cost, a, b)
         else:
             if labels is None:
                 raise ValueError("reg_class needs class labels for the source rows (y).")

@@ -3,11 +3,11 @@
 import functools
 from contextlib import contextmanager
 
-import numba
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..backends import is_dask_array
+from ..backends._threads import max_threads, thread_limit
 
 
 def accepts_dask_arrays(transform):
@@ -56,10 +56,10 @@ def _transform_block(X, domains=None, *, model):
 
 @contextmanager
 def worker_thread_share():
-    """Inside a dask worker, cap numba's threads to its cores per worker thread.
+    """Inside a dask worker, cap the kernels' threads to its cores per worker thread.
 
-    A worker running ``k`` tasks at once would otherwise start ``k`` times numba's thread
-    count (``NUMBA_NUM_THREADS``, all the cores by default). Outside a worker: no change.
+    A worker running ``k`` tasks at once would otherwise use ``k`` times the process's
+    thread count (all its cores by default). Outside a worker: no change.
     """
     try:
         from distributed import get_worker
@@ -68,9 +68,5 @@ def worker_thread_share():
     except (ImportError, ValueError):
         yield
         return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(previous, numba.config.NUMBA_NUM_THREADS // worker_threads)))
-    try:
+    with thread_limit(max(1, max_threads() // worker_threads)):
         yield
-    finally:
-        numba.set_num_threads(previous)

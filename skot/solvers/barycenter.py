@@ -2,7 +2,7 @@
 
 For domains mu_k = sum_i b_ki delta_{x_ki} with weights w_k, the support z of the
 barycenter (uniform weights) is moved to sum_k w_k T_k(z), T_k the barycentric
-projection of the plan from z to mu_k: exact plans (``eps = 0``, linear programs)
+projection of the plan from z to mu_k: exact plans (``eps = 0``, network simplex)
 or entropic ones, debiased by the entropic self-map of the support
 (T_k(z) - (T_zz(z) - z), which removes the first-order shrinkage of entropic maps).
 """
@@ -65,7 +65,7 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
     n_support = support.shape[0]
     weights = like(np.full(n_support, 1.0 / n_support), support)
 
-    def entropic_image(points, masses):
+    def entropic_image(domain, points, masses):
         geometry = make_geometry(support, points)
         if multiscale:
             result = multiscale_sinkhorn(support, points, weights, masses, eps, tol=sinkhorn_tol,
@@ -74,11 +74,13 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
             result = sinkhorn(geometry, weights, masses, eps, tol=sinkhorn_tol, max_iter=sinkhorn_max_iter)
         return geometry.barycentric_map(result.potential_target + eps * xp.log(masses), eps, axis=1)
 
-    def exact_image(points, masses):
-        # The exact plan is combinatorial (auction or LP): solved on the host.
+    bases = {}  # each domain's last simplex basis: the next plan starts from it
+
+    def exact_image(domain, points, masses):
+        # The exact plan is combinatorial (auction or network simplex): solved on the host.
         host_points = to_numpy(points)
-        plan = exact_plan(pairwise_cost(to_numpy(support), host_points, "sqeuclidean"), to_numpy(weights),
-                          to_numpy(masses))
+        plan, bases[domain] = exact_plan(pairwise_cost(to_numpy(support), host_points, "sqeuclidean"),
+                                             to_numpy(weights), to_numpy(masses), basis=bases.get(domain))
         return like(barycentric_images(plan, host_points), support)
 
     def rms(values):
@@ -87,7 +89,8 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
     image = entropic_image if eps > 0 else exact_image
     converged, n_iter = False, 0
     for n_iter in range(1, max_iter + 1):
-        updated = sum(float(w) * image(points, masses) for w, (points, masses) in zip(domain_weights, measures))
+        updated = sum(float(w) * image(k, points, masses)
+                      for k, (w, (points, masses)) in enumerate(zip(domain_weights, measures)))
         if eps > 0:
             self_geometry = make_geometry(support, support)
             f_self = self_transport_potential(self_geometry, weights, eps, tol=sinkhorn_tol)

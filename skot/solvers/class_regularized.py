@@ -105,9 +105,10 @@ class _Laplacian:
 
 
 def _linear_problem(cost, a, b, eps, init, sinkhorn_options):
-    """Plan minimising <cost, P> + eps KL(P | a (x) b), and the potentials for a warm start."""
+    """Plan minimising <cost, P> + eps KL(P | a (x) b), and what warm-starts the next one
+    (the potentials, or the simplex basis when eps = 0)."""
     if eps == 0:
-        return exact_plan(cost, a, b), None
+        return exact_plan(cost, a, b, basis=init)
     geometry = DenseGeometry.from_cost_matrix(cost)
     result = sinkhorn(geometry, a, b, eps, init=init, **sinkhorn_options)
     plan = geometry.plan(result.potential_source + eps * np.log(a),

@@ -1,32 +1,24 @@
 """Exact (unregularised) discrete optimal transport and out-of-sample extensions of plans."""
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_array, vstack
 
-from ..backends import optimal_assignment
+from ..backends import optimal_assignment, transport_simplex
 
 
-def exact_plan(cost, a, b):
-    """Optimal plan of the discrete Kantorovich problem.
+def exact_plan(cost, a, b, basis=None):
+    """Optimal plan of the discrete Kantorovich problem, and a basis to warm-start the next.
 
     An assignment (auction) when both sides are uniform of equal size (the optimum is a
-    permutation), otherwise the transportation LP by ``scipy.optimize.linprog`` (HiGHS).
+    permutation; the basis is None), otherwise the network simplex on the cost matrix,
+    started from ``basis`` (the one returned for the same weights) when given.
     """
     n, m = cost.shape
     if n == m and np.allclose(a, 1.0 / n) and np.allclose(b, 1.0 / m):
         plan = np.zeros((n, m))
         plan[np.arange(n), optimal_assignment(cost)] = 1.0 / n
-        return plan
-    index = np.arange(n * m).reshape(n, m)
-    row_constraints = coo_array((np.ones(n * m), (np.repeat(np.arange(n), m), index.ravel())), shape=(n, n * m))
-    col_constraints = coo_array((np.ones(n * m), (np.tile(np.arange(m), n), index.ravel())), shape=(m, n * m))
-    result = linprog(cost.ravel(), A_eq=vstack([row_constraints, col_constraints]),
-                     b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs",
-                     options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
-    if result.status != 0:
-        raise RuntimeError(f"The transport linear program failed: {result.message}")
-    return result.x.reshape(n, m)
+        return plan, None
+    plan, _, _, basis = transport_simplex(cost, a, b, basis=basis)
+    return plan, basis
 
 
 def barycentric_images(plan, points, axis=1):
