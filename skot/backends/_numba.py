@@ -28,6 +28,7 @@ CUTOFF = 60.0
 GEMM_MIN_DIM = 16
 PRODUCT_CHUNK = 1024
 SHIFT_SPAN = 20.0
+NO_SHIFT = np.empty(0)
 FASTMATH = {"reassoc", "contract", "nsz"}
 
 
@@ -117,34 +118,29 @@ def _softmax_weights(buf, top, inv_eps):
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def softmin_kernel(x, yt, h, eps, root, half, out, start, stop):
-    """out_i = -eps log sum_j exp((h_j - c(x_i, y_j)) / eps)."""
-    inv_eps = 1.0 / eps
-    for i in range(start, stop):
-        buf = np.empty(yt.shape[1])
-        top = _fill_logits(x, i, yt, h, root, half, buf)
-        out[i] = -(top + eps * math.log(_softmax_weights(buf, top, inv_eps)))
+def softmin_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
+    """out_i = -eps log sum_j exp((h_j - c(x_i, y_j)) / eps).
 
-
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
-def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
-    """softmin_kernel given upper bounds ``shift_i >= max_j (h_j - c_ij)`` within 20 eps.
-
-    One pass, fully vectorised: no row maximum to find (scalar max reductions do
-    not vectorise). Terms are clamped at exp(-CUTOFF), harmless since the sum is
-    at least exp(-SHIFT_SPAN).
+    Without ``shift`` (an empty array), two passes: the row maximum, then the sum. Given
+    upper bounds ``shift_i >= max_j (h_j - c_ij)`` within 20 eps, one pass, fully
+    vectorised (scalar max reductions do not vectorise): terms are clamped to
+    [exp(-CUTOFF), 1], harmless since the sum is at least exp(-SHIFT_SPAN).
     """
     inv_eps = 1.0 / eps
     last = yt.shape[0] - 1
+    buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        buf = np.empty(yt.shape[1])
+        if shift.shape[0] == 0:
+            top = _fill_logits(x, i, yt, h, root, half, buf)
+            out[i] = -(top + eps * math.log(_softmax_weights(buf, top, inv_eps)))
+            continue
         _partial_distances(x, i, yt, buf)
         x_last = np.float64(x[i, last])
         top = shift[i]
         total = 0.0
         for j in range(yt.shape[1]):
             c = _cost_from(buf[j], x_last, yt[last, j], root, half)
-            total += _exp_nonpositive(max((h[j] - c - top) * inv_eps, -CUTOFF))
+            total += _exp_nonpositive(min(max((h[j] - c - top) * inv_eps, -CUTOFF), 0.0))
         out[i] = -(top + eps * math.log(total))
 
 
@@ -152,8 +148,8 @@ def softmin_shifted_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
 def barycentric_kernel(x, yt, h, eps, root, half, values_t, out, start, stop):
     """out_i = sum_j w_ij v_j, w_i = softmax_j((h_j - c(x_i, y_j)) / eps); NaN rows overflowed."""
     inv_eps = 1.0 / eps
+    buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, h, root, half, buf)
         if not np.isfinite(top):
             out[i, :] = np.nan
@@ -169,8 +165,8 @@ def barycentric_kernel(x, yt, h, eps, root, half, values_t, out, start, stop):
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def argmax_kernel(x, yt, h, root, half, out, start, stop):
     """out_i = argmax_j (h_j - c(x_i, y_j)): the Laguerre cell of x_i when h = g."""
+    buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, h, root, half, buf)
         chosen = 0
         for j in range(yt.shape[1]):
@@ -229,8 +225,8 @@ def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out, start, stop):
     inv_eps = 1.0 / eps
     n_samples = sorted_uniforms.shape[1]
     m = yt.shape[1]
+    buf = np.empty(m)
     for i in range(start, stop):
-        buf = np.empty(m)
         top = _fill_logits(x, i, yt, h, root, half, buf)
         total = _softmax_weights(buf, top, inv_eps)
         cumulative = 0.0
@@ -262,8 +258,8 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
     exponents <= 0 (any plan, unconverged or unbalanced ones included).
     """
     inv_eps = 1.0 / eps
+    buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        buf = np.empty(yt.shape[1])
         top = _fill_logits(x, i, yt, hg, root, half, buf)
         total = 0.0
         for j in range(yt.shape[1]):
@@ -276,8 +272,8 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
 def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop):
     """Per row: sum_j b_j c_ij (weighted mean) and max over b_j > 0 of c_ij."""
     zero = np.zeros(yt.shape[1])
+    buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        buf = np.empty(yt.shape[1])
         _fill_logits(x, i, yt, zero, root, half, buf)
         total = 0.0
         top = 0.0
@@ -343,10 +339,10 @@ class OnlineGeometry(Geometry):
             delta = h - last[0]
             if delta.max() - delta.min() <= SHIFT_SPAN * eps:
                 shift = delta.max() - last[2]
-                _run_rows(softmin_shifted_kernel, rows, cols, h, eps, shift, self._root, self._half, out)
+                _run_rows(softmin_kernel, rows, cols, h, eps, shift, self._root, self._half, out)
                 self._last_softmin[axis] = (h, eps, out)
                 return out
-        _run_rows(softmin_kernel, rows, cols, h, eps, self._root, self._half, out)
+        _run_rows(softmin_kernel, rows, cols, h, eps, NO_SHIFT, self._root, self._half, out)
         self._last_softmin[axis] = (h, eps, out)
         return out
 
@@ -444,17 +440,9 @@ def _run_rows(kernel, rows, columns, *args):
                _pairs_per_row(columns))
 
 
-@njit(cache=True)
 def _weighted_squared_deviation(x, centre, weights):
     """sum_i w_i |x_i - centre|^2."""
-    total = 0.0
-    for i in range(x.shape[0]):
-        row = 0.0
-        for k in range(x.shape[1]):
-            diff = x[i, k] - centre[k]
-            row += diff * diff
-        total += weights[i] * row
-    return total
+    return float(weights @ np.einsum("ij,ij->i", x - centre, x - centre))
 
 
 def _mean_squared_distance(x, y, a, b):

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _north_west_corner(a, b, tree_i, tree_j, flow):
     n, m = a.shape[0], b.shape[0]
     supply, demand = a.copy(), b.copy()
@@ -32,7 +32,7 @@ def _north_west_corner(a, b, tree_i, tree_j, flow):
             j += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _link(half, node, head, next_half, previous_half, half_node):
     """Put half-arc ``half`` at the head of ``node``'s list."""
     half_node[half] = node
@@ -43,7 +43,7 @@ def _link(half, node, head, next_half, previous_half, half_node):
     head[node] = half
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _unlink(half, head, next_half, previous_half, half_node):
     if previous_half[half] >= 0:
         next_half[previous_half[half]] = next_half[half]
@@ -53,7 +53,7 @@ def _unlink(half, head, next_half, previous_half, half_node):
         previous_half[next_half[half]] = previous_half[half]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _hang(root, cost, n, shift, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v,
           stack):
     """Walk the subtree below ``root`` (its parent already set): parents, depths, and the
@@ -85,7 +85,7 @@ def _hang(root, cost, n, shift, head, next_half, half_node, tree_i, tree_j, pare
             u[node] += shift
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def transport_simplex_kernel(cost, a, b, tol, max_iter, warm, tree_i, tree_j, flow, u, v):
     """Optimal basis of the transportation problem; returns the pivots made, or -1 when
     ``max_iter`` pivots did not reach optimality (``tree_*``, ``flow``, ``u``, ``v`` filled).
@@ -112,7 +112,7 @@ def transport_simplex_kernel(cost, a, b, tol, max_iter, warm, tree_i, tree_j, fl
     stack = np.empty(nodes, np.int64)
     path_arcs = np.empty(nodes, np.int64)
     parent[0], parent_arc[0], depth[0], u[0] = -1, -1, 0, 0.0
-    _hang(0, cost, n, np.nan, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v, stack)
+    _hang(np.int64(0), cost, n, np.nan, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v, stack)
     pairs = n * m
     block = max(64, int(math.sqrt(pairs)))
     i = j = 0
