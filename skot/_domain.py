@@ -88,12 +88,14 @@ def infer_sample_domain(n_samples, y=None, sample_domain=None):
     """
     y, sample_domain = to_host(y), to_host(sample_domain)
     if sample_domain is not None:
-        sample_domain = check_array(sample_domain, ensure_2d=False, dtype=None)
+        sample_domain = np.asarray(sample_domain)
         if sample_domain.ndim != 1 or len(sample_domain) != n_samples:
             raise ValueError(
                 f"sample_domain has shape {sample_domain.shape}; expected ({n_samples},)."
             )
-        if not np.all(np.mod(sample_domain, 1) == 0):
+        if sample_domain.dtype.kind not in "iu" and not (
+            sample_domain.dtype.kind == "f" and np.all(np.mod(sample_domain, 1) == 0)
+        ):
             raise ValueError("sample_domain must hold integers.")
         return sample_domain.astype(np.int64)
     domain = np.zeros(n_samples, dtype=np.int64)

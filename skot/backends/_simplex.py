@@ -86,6 +86,85 @@ def _hang(root, cost, n, shift, head, next_half, half_node, tree_i, tree_j, pare
 
 
 @njit(cache=True, error_model="numpy")
+def _entering(cost, u, v, tol, block, position):
+    """Block search from ``position`` (a flat pair index) for a pair of reduced cost below
+    -tol: the most negative of the first block that has one. Returns (reduced, p, q,
+    position) with p = -1 when no pair has one."""
+    n, m = cost.shape
+    pairs = n * m
+    i, j = position // m, position % m
+    best, p, q = -tol, -1, -1
+    scanned = 0
+    while scanned < pairs:
+        stop = min(scanned + block, pairs)
+        for _ in range(scanned, stop):
+            reduced = cost[i, j] - u[i] - v[j]
+            if reduced < best:
+                best = reduced
+                p = i
+                q = j
+            j += 1
+            if j == m:
+                j = 0
+                i = i + 1 if i + 1 < n else 0
+        scanned = stop
+        if p >= 0:
+            break
+    return best, p, q, i * m + j
+
+
+@njit(cache=True, error_model="numpy")
+def _cycle(p, q, parent, parent_arc, depth, path_arcs):
+    """Tree arcs of the cycle closed by the pair (p, q) (node ids), in order from q: the q
+    side in ``path_arcs[:count_q]``, the p side from ``path_arcs[-1]`` down. Returns
+    (count_q, count_p)."""
+    last = path_arcs.shape[0] - 1
+    count_q = count_p = 0
+    x, y = q, p
+    while depth[x] > depth[y]:
+        path_arcs[count_q] = parent_arc[x]
+        count_q += 1
+        x = parent[x]
+    while depth[y] > depth[x]:
+        path_arcs[last - count_p] = parent_arc[y]
+        count_p += 1
+        y = parent[y]
+    while x != y:
+        path_arcs[count_q] = parent_arc[x]
+        count_q += 1
+        x = parent[x]
+        path_arcs[last - count_p] = parent_arc[y]
+        count_p += 1
+        y = parent[y]
+    return count_q, count_p
+
+
+@njit(cache=True, error_model="numpy")
+def _push_around(flow, path_arcs, count_q, count_p):
+    """Push the largest feasible amount theta around the cycle (walking from q to p the
+    arcs alternate -, +, -, ...: the first and last lose theta). Returns (theta, the
+    leaving arc, whether it lies on q's side)."""
+    last = path_arcs.shape[0] - 1
+    length = count_q + count_p
+    theta = np.inf
+    leave = -1
+    on_q_side = True
+    for t in range(0, length, 2):
+        k = path_arcs[t] if t < count_q else path_arcs[last - (length - 1 - t)]
+        if flow[k] < theta:
+            theta = flow[k]
+            leave = k
+            on_q_side = t < count_q
+    for t in range(length):
+        k = path_arcs[t] if t < count_q else path_arcs[last - (length - 1 - t)]
+        if t % 2 == 1:
+            flow[k] += theta
+        else:
+            flow[k] -= theta
+    return theta, leave, on_q_side
+
+
+@njit(cache=True, error_model="numpy")
 def transport_simplex_kernel(cost, a, b, tol, max_iter, warm, tree_i, tree_j, flow, u, v):
     """Optimal basis of the transportation problem; returns the pivots made, or -1 when
     ``max_iter`` pivots did not reach optimality (``tree_*``, ``flow``, ``u``, ``v`` filled).
@@ -108,73 +187,37 @@ def transport_simplex_kernel(cost, a, b, tol, max_iter, warm, tree_i, tree_j, fl
         _link(2 * k + 1, n + tree_j[k], head, next_half, previous_half, half_node)
     parent = np.empty(nodes, np.int64)
     parent_arc = np.empty(nodes, np.int64)
-    depth = np.empty(nodes, np.int64)
+    depth = np.zeros(nodes, np.int64)
     stack = np.empty(nodes, np.int64)
     path_arcs = np.empty(nodes, np.int64)
-    parent[0], parent_arc[0], depth[0], u[0] = -1, -1, 0, 0.0
-    _hang(np.int64(0), cost, n, np.nan, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v, stack)
-    pairs = n * m
-    block = max(64, int(math.sqrt(pairs)))
-    i = j = 0
+    parent[0] = parent_arc[0] = -1
+    u[0] = 0.0
+    _hang(np.int64(0), cost, n, np.nan, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v,
+          stack)
+    block = np.int64(max(64, int(math.sqrt(n * m))))
+    position = np.int64(0)
     for pivot in range(max_iter + 1):
-        # Block search for an entering pair (p, q) of negative reduced cost, from (i, j) on.
-        best, p, q = -tol, -1, -1
-        scanned = 0
-        while scanned < pairs:
-            stop = min(scanned + block, pairs)
-            for _ in range(scanned, stop):
-                reduced = cost[i, j] - u[i] - v[j]
-                if reduced < best:
-                    best, p, q = reduced, i, n + j
-                j += 1
-                if j == m:
-                    j = 0
-                    i = i + 1 if i + 1 < n else 0
-            scanned = stop
-            if p >= 0:
-                break
+        best, p, q, position = _entering(cost, u, v, tol, block, position)
         if p < 0:
             return pivot
         if pivot == max_iter:
             return -1
-        # The cycle: tree path from q up to the apex and from p up to it; walking from q
-        # to p the arcs alternate -, +, -, ... (the first and last lose theta).
-        count_q, count_p = 0, 0
-        x, y = q, p
-        while depth[x] > depth[y]:
-            path_arcs[count_q] = parent_arc[x]
-            count_q += 1
-            x = parent[x]
-        last = nodes - 1
-        while depth[y] > depth[x]:
-            path_arcs[last - count_p] = parent_arc[y]
-            count_p += 1
-            y = parent[y]
-        while x != y:
-            path_arcs[count_q] = parent_arc[x]
-            count_q += 1
-            x = parent[x]
-            path_arcs[last - count_p] = parent_arc[y]
-            count_p += 1
-            y = parent[y]
-        length = count_q + count_p
-        # Arcs in cycle order from q: path_arcs[0:count_q], then the p side reversed.
-        theta, leave, leave_on_q_side = np.inf, -1, True
-        for t in range(length):
-            k = path_arcs[t] if t < count_q else path_arcs[last - (length - 1 - t)]
-            if t % 2 == 0 and flow[k] < theta:
-                theta, leave, leave_on_q_side = flow[k], k, t < count_q
-        for t in range(length):
-            k = path_arcs[t] if t < count_q else path_arcs[last - (length - 1 - t)]
-            flow[k] += theta if t % 2 == 1 else -theta
+        q += n
+        count_q, count_p = _cycle(p, q, parent, parent_arc, depth, path_arcs)
+        theta, leave, on_q_side = _push_around(flow, path_arcs, count_q, count_p)
         # Cut the leaving arc; the side holding q (or p) hangs again below the entering arc.
-        inner, outer = (q, p) if leave_on_q_side else (p, q)
+        inner = q if on_q_side else p
+        outer = p if on_q_side else q
         _unlink(2 * leave, head, next_half, previous_half, half_node)
         _unlink(2 * leave + 1, head, next_half, previous_half, half_node)
-        tree_i[leave], tree_j[leave], flow[leave] = p, q - n, theta
+        tree_i[leave] = p
+        tree_j[leave] = q - n
+        flow[leave] = theta
         _link(2 * leave, p, head, next_half, previous_half, half_node)
         _link(2 * leave + 1, q, head, next_half, previous_half, half_node)
-        parent[inner], parent_arc[inner], depth[inner] = outer, leave, depth[outer] + 1
+        parent[inner] = outer
+        parent_arc[inner] = leave
+        depth[inner] = depth[outer] + 1
         # Entering reduced cost best < 0: the cut side's sources gain it (targets lose it)
         # when p is inside, the reverse when q is.
         _hang(inner, cost, n, best if inner == p else -best, head, next_half, half_node, tree_i, tree_j, parent,
