@@ -154,7 +154,7 @@ def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
 
     gtol = tol * float(namespace(b).min(b))
     # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
-    # between calls would steal the cores from the parallel kernels.
+    # between calls would steal the cores from the kernels' threads.
     with one_blas_thread():
         result = minimize(negative, to_numpy(potential), jac=True, method="L-BFGS-B",
                           options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0})
