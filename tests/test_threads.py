@@ -125,3 +125,10 @@ def test_no_numba_threading_layer_and_no_more_threads_than_cores():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert output.stdout.split() == ["False", "True"]
+
+
+def test_loky_workers_use_their_share_of_the_cores():
+    """joblib's default backend (GridSearchCV(n_jobs=2)) sets each worker's thread variables
+    to its share: the workers' kernels never use more threads than the cores in total."""
+    shares = Parallel(n_jobs=2, backend="loky")(delayed(max_threads)() for _ in range(2))
+    assert all(share == max(1, _threads._cpus() // 2) for share in shares)
