@@ -92,7 +92,7 @@ def _cost_from(partial, x_last, y_last, root, half):
     return c
 
 
-@njit(inline="always", fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _fill_logits(x, i, yt, h, root, half, buf):
     """buf_j = h_j - c(x_i, y_j) for all j; returns max_j buf_j."""
     _partial_distances(x, i, yt, buf)
@@ -106,7 +106,7 @@ def _fill_logits(x, i, yt, h, root, half, buf):
     return top
 
 
-@njit(inline="always", fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _softmax_weights(buf, top, inv_eps):
     """buf_j <- exp((buf_j - top) / eps), truncated below exp(-CUTOFF); returns the sum."""
     total = 0.0
