@@ -1,5 +1,8 @@
 """Every backend gives the numpy reference's answer; the numba kernels in detail."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -157,3 +160,19 @@ def test_one_blas_thread_limits_and_restores():
     with one_blas_thread():
         assert blas_threads() and all(n == 1 for n in blas_threads())
     assert blas_threads() == before
+
+
+def test_one_pass_softmin_at_tiny_eps_stays_in_bounds():
+    """Twice the same h at eps = 1e-25: the second, one-pass call bounds its exponents on both
+    sides (a positive exponent once indexed the exp table out of bounds: a segfault)."""
+    code = (
+        "import numpy as np\n"
+        "from skot.backends import OnlineGeometry\n"
+        "for seed in range(10):\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    g = OnlineGeometry(rng.normal(size=(300, 2)), rng.normal(size=(250, 2)), 'sqeuclidean')\n"
+        "    h = rng.normal(size=250)\n"
+        "    first, second = g.softmin(h, 1e-25, axis=1), g.softmin(h, 1e-25, axis=1)\n"
+        "    assert np.isfinite(second).all() and np.allclose(first, second, rtol=1e-12)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

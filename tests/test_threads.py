@@ -132,3 +132,4 @@ def test_loky_workers_use_their_share_of_the_cores():
     to its share: the workers' kernels never use more threads than the cores in total."""
     shares = Parallel(n_jobs=2, backend="loky")(delayed(max_threads)() for _ in range(2))
     assert all(share == max(1, _threads._cpus() // 2) for share in shares)
+
