@@ -1,6 +1,17 @@
 """Independent textbook implementations that the tests compare skot against."""
 
 import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_array, vstack
+
+
+def lp_transport_cost(cost, a, b):
+    """Optimal value of the Kantorovich LP, min <C, P> over P >= 0, P 1 = a, P^T 1 = b (HiGHS)."""
+    n, m = cost.shape
+    index = np.arange(n * m).reshape(n, m)
+    rows = coo_array((np.ones(n * m), (np.repeat(np.arange(n), m), index.ravel())), shape=(n, n * m))
+    columns = coo_array((np.ones(n * m), (np.tile(np.arange(m), n), index.ravel())), shape=(m, n * m))
+    return linprog(cost.ravel(), A_eq=vstack([rows, columns]), b_eq=np.r_[a, b], bounds=(0, None), method="highs").fun
 
 
 def textbook_sinkhorn(cost, a, b, eps, n_iter=20000, tol=1e-15):

@@ -462,22 +462,24 @@ def _mean_squared_distance(x, y, a, b):
 def _for_row_products(x, y, reduce_chunk):
     """Call ``reduce_chunk(start, x[start:start + k] @ y.T)`` over chunks of k <= PRODUCT_CHUNK rows.
 
-    The chunks run on the kernel threads, each with one BLAS thread and one reused (k, m)
-    buffer (fresh pages of a large array cost more than the product); ``reduce_chunk`` must
-    release the GIL (a ``nogil`` kernel) for the threads to overlap.
+    The chunks run on the kernel threads (the same size rule as every kernel), each thread
+    with one BLAS thread and one (k, m) buffer allocated once per call (fresh pages of a
+    large array cost more than the product); ``reduce_chunk`` must release the GIL (a
+    ``nogil`` kernel) for the threads to overlap.
     """
     y = _float64(y)
     buffers = {}
 
     def run(first, last):
-        out = buffers.setdefault(threading.get_ident(), np.empty((PRODUCT_CHUNK, y.shape[0])))
-        for start in range(first, last, PRODUCT_CHUNK):
-            rows = _float64(x[start:min(start + PRODUCT_CHUNK, last)])
+        out = buffers.get(threading.get_ident())
+        if out is None:
+            out = buffers[threading.get_ident()] = np.empty((min(PRODUCT_CHUNK, last - first), y.shape[0]))
+        for start in range(first, last, len(out)):
+            rows = _float64(x[start:min(start + len(out), last)])
             reduce_chunk(start, np.matmul(rows, y.T, out=out[:len(rows)]))
 
-    n_threads = max(1, min(max_threads(), -(-x.shape[0] // PRODUCT_CHUNK)))
     with one_blas_thread():
-        run_chunks(run, x.shape[0], y.shape[0] * x.shape[1], n_threads=n_threads)
+        run_chunks(run, x.shape[0], y.shape[0] * x.shape[1])
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
@@ -578,8 +580,8 @@ def semidual_sgd(chunks, points, b, potential, average, step, batch_size, schedu
     """Run :func:`semidual_sgd_kernel` over an iterable of sample chunks (rows: draws).
 
     The BLAS products of the next chunk are computed on a second thread (one BLAS thread)
-    while the compiled steps run on the current one, when two threads are allowed. Updates ``potential`` and ``average``
-    in place; returns the step count.
+    while the compiled steps run on the current one, when two threads are allowed. Updates
+    ``potential`` and ``average`` in place; returns the step count.
     """
     points = _float64(points)
     offset = -np.einsum("ij,ij->i", points, points)

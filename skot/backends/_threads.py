@@ -33,7 +33,8 @@ _pool_lock = threading.Lock()
 _pool = None
 
 
-def _process_cpus():
+@cache
+def _cpus():
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -43,11 +44,6 @@ def _process_cpus():
         if value.isdigit() and int(value) > 0:
             cpus = min(cpus, int(value))
     return max(1, cpus)
-
-
-@cache
-def _cpus():
-    return _process_cpus()
 
 
 def max_threads():
