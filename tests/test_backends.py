@@ -119,20 +119,6 @@ def test_anderson_acceleration_cuts_iterations_and_keeps_the_answer(rng):
     np.testing.assert_allclose(fast.potential_source - shift, plain.potential_source, atol=1e-8 * eps * 1e3)
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 120])
-def test_auction_assignment_is_optimal(rng, n):
-    from scipy.optimize import linear_sum_assignment
-
-    from skot.backends import optimal_assignment
-
-    cost = pairwise_cost(rng.normal(size=(n, 2)), rng.exponential(size=(n, 2)), "sqeuclidean")
-    assignment = optimal_assignment(cost)
-    assert sorted(assignment) == list(range(n))
-    rows, cols = linear_sum_assignment(cost)
-    assert cost[np.arange(n), assignment].sum() == pytest.approx(cost[rows, cols].sum(), rel=1e-12, abs=1e-12)
-    np.testing.assert_array_equal(optimal_assignment(np.ones((4, 4))), np.arange(4))
-
-
 def test_high_dimensional_argmax_and_mean_from_blas_products_match_dense(rng):
     """d >= 16: cells from BLAS products |y|^2 - 2 <x, y>, the mean cost in closed form."""
     x, y = rng.normal(size=(3000, 20)) + 1e3, rng.normal(size=(40, 20)) + 1e3  # far from 0: cancellation

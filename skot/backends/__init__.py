@@ -8,14 +8,14 @@ default on CPU.
 from ._array_api import like, logsumexp, namespace, to_numpy
 from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
-from ._numba import OnlineGeometry, duplicate_groups, optimal_assignment, semidual_sgd, softmax_hessian
+from ._numba import OnlineGeometry, duplicate_groups, semidual_sgd, softmax_hessian
 from ._numpy import DenseGeometry
-from ._simplex import transport_simplex
+from ._simplex import SimplexSolution, transport_simplex
 from ._threads import max_threads, one_blas_thread, thread_limit
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit", "to_numpy", "optimal_assignment", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian", "transport_simplex"]
+__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit", "to_numpy", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian", "SimplexSolution", "transport_simplex"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):

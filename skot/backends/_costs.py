@@ -38,6 +38,18 @@ def pairwise_cost(x, y, metric):
     raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS} or a callable.")
 
 
+def cosine_embedding(points, side):
+    """Unit rows plus two flags, so that 1 - cos(x, y) = |x~ - y~|^2 / 2.
+
+    A zero row of ``x`` gets flag (1, 0), of ``y`` (0, 1): its cost to anything is 1.
+    """
+    norms = np.linalg.norm(points, axis=1, keepdims=True)
+    unit = np.divide(points, norms, out=np.zeros_like(points), where=norms > 0)
+    flags = np.zeros((len(points), 2), dtype=points.dtype)
+    flags[:, side] = (norms[:, 0] == 0)
+    return np.ascontiguousarray(np.hstack([unit, flags]))
+
+
 def weighted_median(values, weights):
     """Smallest value whose cumulative weight reaches half the total."""
     order = np.argsort(values, kind="stable")

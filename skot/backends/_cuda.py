@@ -154,9 +154,9 @@ class CudaGeometry(Geometry):
         super().__init__(x, y, metric)
         self._xp = array_namespace(x, y)
         if metric == "cosine":
-            from ._numba import _cosine_embedding
+            from ._costs import cosine_embedding
 
-            x, y = (self._xp.asarray(_cosine_embedding(_to_numpy(p), side)) for p, side in ((x, 0), (y, 1)))
+            x, y = (self._xp.asarray(cosine_embedding(_to_numpy(p), side)) for p, side in ((x, 0), (y, 1)))
         self._points = (self._float64(y), self._float64(x))  # (columns, rows) for axis=1
         self._root = metric == "euclidean"
         self._half = metric == "cosine"

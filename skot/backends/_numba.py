@@ -9,7 +9,7 @@ skipped, so the cost of an iteration falls as the kernel sharpens.
 
 The three named metrics reduce to one squared distance: ``"euclidean"`` takes its
 square root, and ``"cosine"`` is half the squared distance between augmented unit
-vectors (see :func:`_cosine_embedding`).
+vectors (see :func:`cosine_embedding`).
 """
 
 import math
@@ -20,7 +20,7 @@ from numba import njit
 
 from ._base import Geometry
 from ._threads import at_once, in_background, max_threads, one_blas_thread, run_chunks
-from ._costs import far_point_assignment, max_sqeuclidean, median_cost
+from ._costs import cosine_embedding, far_point_assignment, max_sqeuclidean, median_cost
 
 CUTOFF = 60.0
 # Squared Euclidean reductions of points with at least GEMM_MIN_DIM coordinates use BLAS
@@ -285,18 +285,6 @@ def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop)
         max_out[i] = top if a[i] > 0 else 0.0
 
 
-def _cosine_embedding(points, side):
-    """Unit rows plus two flags, so that 1 - cos(x, y) = |x~ - y~|^2 / 2.
-
-    A zero row of ``x`` gets flag (1, 0), of ``y`` (0, 1): its cost to anything is 1.
-    """
-    norms = np.linalg.norm(points, axis=1, keepdims=True)
-    unit = np.divide(points, norms, out=np.zeros_like(points), where=norms > 0)
-    flags = np.zeros((len(points), 2), dtype=points.dtype)
-    flags[:, side] = (norms[:, 0] == 0)
-    return np.ascontiguousarray(np.hstack([unit, flags]))
-
-
 class OnlineGeometry(Geometry):
     """Geometry that recomputes costs inside compiled kernels (float32 or float64 points)."""
 
@@ -306,7 +294,7 @@ class OnlineGeometry(Geometry):
         y = np.ascontiguousarray(y, dtype=dtype)
         super().__init__(x, y, metric)
         if metric == "cosine":
-            x, y = _cosine_embedding(x, 0), _cosine_embedding(y, 1)
+            x, y = cosine_embedding(x, 0), cosine_embedding(y, 1)
         # Rows of one side and the other side transposed, so kernels vectorise along it; the
         # transposes are made on first use (a semi-discrete fit never needs the samples').
         self._rows = (np.ascontiguousarray(y), np.ascontiguousarray(x))
@@ -610,63 +598,6 @@ def semidual_sgd(chunks, points, b, potential, average, step, batch_size, schedu
             step = semidual_sgd_kernel(products, offset, b, log_b, potential, average, step, batch_size,
                                        schedule)
     return step
-
-
-@njit(cache=True)
-def _auction_kernel(cost, eps_end, factor):
-    """Forward auction with epsilon scaling (Bertsekas): person i -> object assigned[i].
-
-    Each phase reassigns everyone; prices carry over. The final assignment is optimal
-    to within n * eps_end.
-    """
-    n = cost.shape[0]
-    prices = np.zeros(n)
-    eps = max((cost.max() - cost.min()) / 4.0, eps_end)
-    owner = np.empty(n, np.int64)
-    assigned = np.empty(n, np.int64)
-    queue = np.empty(n, np.int64)
-    while True:
-        owner[:] = -1
-        assigned[:] = -1
-        for i in range(n):
-            queue[i] = i
-        size = n
-        while size > 0:
-            size -= 1
-            i = queue[size]
-            best, second, chosen = -np.inf, -np.inf, 0
-            for j in range(n):
-                value = -cost[i, j] - prices[j]
-                if value > best:
-                    second, best, chosen = best, value, j
-                elif value > second:
-                    second = value
-            prices[chosen] += best - second + eps
-            previous = owner[chosen]
-            owner[chosen] = i
-            assigned[i] = chosen
-            if previous >= 0:
-                assigned[previous] = -1
-                queue[size] = previous
-                size += 1
-        if eps <= eps_end:
-            return assigned
-        eps = max(eps / factor, eps_end)
-
-
-def optimal_assignment(cost):
-    """Minimum-cost perfect matching of a square cost matrix, as column indices per row.
-
-    Auction with epsilon scaling down to 1e-12 of the cost range per row: optimal up to
-    1e-12 of the range in total; faster than ``linear_sum_assignment`` on the dense
-    geometric costs of barycenter iterations (docs/benchmarks.rst).
-    """
-    cost = np.ascontiguousarray(cost, dtype=np.float64)
-    n = cost.shape[0]
-    spread = float(cost.max() - cost.min()) if n else 0.0
-    if n <= 1 or spread == 0.0:
-        return np.arange(n)
-    return _auction_kernel(cost, 1e-12 * spread / n, 10.0)
 
 
 @njit(cache=True)

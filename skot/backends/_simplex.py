@@ -1,160 +1,309 @@
-"""Network simplex for the transportation problem on a dense cost matrix (compiled).
+"""Network simplex for the transportation problem, costs from points or a matrix (compiled).
 
 min <C, P> over P >= 0 with P 1 = a, P^T 1 = b. A basis is a spanning tree of the
 bipartite graph of the n sources and m targets (n + m - 1 arcs, degenerate ones of zero
 flow included); dual potentials u, v with u_i + v_j = C_ij on the tree make every basic
 reduced cost zero, and the basis is optimal when ``C_ij - u_i - v_j >= -tol`` for every
-pair. Start: the north-west corner rule (a spanning tree by construction). Pricing: block
-search, blocks of about sqrt(n m) pairs from where the last one ended, the most negative
-reduced cost of the first block that has one entering. A pivot updates only the subtree
-that the leaving arc cuts off (parents, depths, potentials shifted by one number).
+pair. Costs are computed on the fly from the points (memory O(n + m)) or read from a dense
+matrix.
+
+Start: the north-west corner rule along an order of the sources and of the targets (a
+spanning tree by construction; along the points sorted by a projection it is the optimal
+plan of the projected problem, and in one dimension the optimal plan for every convex cost
+of |x - y|). Pricing: block search, blocks of about sqrt(n m) pairs from where the last one
+ended, the most negative reduced cost of the first block that has one entering. Leaving
+arc: the last blocking arc of the cycle from its apex (Cunningham's rule), which keeps the
+tree strongly feasible (every zero-flow arc points away from the root) and so rules out
+cycling on degenerate problems. A pivot updates only the subtree that the leaving arc cuts
+off (parents, depths, potentials shifted by one number). Certificate: when pricing finds
+no entering pair, the potentials are recomputed from the tree and every pair's reduced
+cost checked; the least one is returned.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from ._costs import cosine_embedding, max_sqeuclidean
 
-@njit(cache=True, error_model="numpy")
-def _north_west_corner(a, b, tree_i, tree_j, flow):
+# Pricing reads finite costs only: no NaN lets the minimum of a segment vectorise.
+PRICING_MATH = {"nnan", "nsz", "contract"}
+
+
+@njit(inline="always")
+def _pair_cost(x, yt, i, j, dense, root, half):
+    """C_ij: ``x[i, j]`` when ``dense``, else |x_i - y_j|^2 (square-rooted or halved)."""
+    if dense:
+        return x[i, j]
+    total = 0.0
+    for k in range(x.shape[1]):
+        diff = x[i, k] - yt[k, j]
+        total += diff * diff
+    if root:
+        return math.sqrt(total)
+    if half:
+        return 0.5 * total
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def north_west_corner(a, b, order_a, order_b, tree_i, tree_j, flow):
+    """The north-west corner basis along ``order_a``, ``order_b``.
+
+    The tree is a path; on a tie (a source and a target exhausted together) it moves to the
+    next target, so that each zero-flow arc leaves a source nearer the root (the first
+    source): a strongly feasible tree.
+    """
     n, m = a.shape[0], b.shape[0]
-    supply, demand = a.copy(), b.copy()
-    i = j = 0
+    supply, demand = a[order_a[0]], b[order_b[0]]
+    s = t = 0
     for k in range(n + m - 1):
-        amount = min(supply[i], demand[j])
-        tree_i[k], tree_j[k], flow[k] = i, j, amount
-        supply[i] -= amount
-        demand[j] -= amount
-        if (supply[i] <= demand[j] and i < n - 1) or j == m - 1:
-            i += 1
-        else:
-            j += 1
+        if k > 0:
+            # Next source when this one is exhausted and the target is not (or no target is
+            # left), else next target: ties move to the next target.
+            if (supply <= 0.0 < demand and s < n - 1) or t == m - 1:
+                s += 1
+                supply = a[order_a[s]]
+            else:
+                t += 1
+                demand = b[order_b[t]]
+        amount = min(supply, demand)
+        tree_i[k], tree_j[k], flow[k] = order_a[s], order_b[t], amount
+        supply -= amount
+        demand -= amount
 
 
-@njit(cache=True, error_model="numpy")
-def _link(half, node, head, next_half, previous_half, half_node):
-    """Put half-arc ``half`` at the head of ``node``'s list."""
-    half_node[half] = node
-    previous_half[half] = -1
-    next_half[half] = head[node]
-    if head[node] >= 0:
-        previous_half[head[node]] = half
-    head[node] = half
+@njit(inline="always")
+def _attach(node, parent_node, first_child, next_sibling, previous_sibling):
+    previous_sibling[node] = -1
+    next_sibling[node] = first_child[parent_node]
+    if first_child[parent_node] >= 0:
+        previous_sibling[first_child[parent_node]] = node
+    first_child[parent_node] = node
 
 
-@njit(cache=True, error_model="numpy")
-def _unlink(half, head, next_half, previous_half, half_node):
-    if previous_half[half] >= 0:
-        next_half[previous_half[half]] = next_half[half]
+@njit(inline="always")
+def _detach(node, parent_node, first_child, next_sibling, previous_sibling):
+    if previous_sibling[node] >= 0:
+        next_sibling[previous_sibling[node]] = next_sibling[node]
     else:
-        head[half_node[half]] = next_half[half]
-    if next_half[half] >= 0:
-        previous_half[next_half[half]] = previous_half[half]
+        first_child[parent_node] = next_sibling[node]
+    if next_sibling[node] >= 0:
+        previous_sibling[next_sibling[node]] = previous_sibling[node]
 
 
-@njit(cache=True, error_model="numpy")
-def _hang(root, cost, n, shift, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v,
-          stack):
-    """Walk the subtree below ``root`` (its parent already set): parents, depths, and the
-    potentials shifted by ``shift`` (+ on sources, - on targets), or set from the arcs when
-    ``shift`` is NaN."""
-    stack[0] = root
+@njit(cache=True, nogil=True, error_model="numpy")
+def _root_tree(top, n, tree_i, tree_j, parent, parent_arc, first_child, next_sibling, previous_sibling, stack):
+    """Parents and child lists of the tree of arcs ``tree_*`` hung from node ``top``."""
+    nodes = parent.shape[0]
+    degree = np.zeros(nodes + 1, np.int64)
+    for k in range(nodes - 1):
+        degree[tree_i[k] + 1] += 1
+        degree[n + tree_j[k] + 1] += 1
+    start = np.cumsum(degree)
+    fill = start[:-1].copy()
+    incident = np.empty(2 * (nodes - 1), np.int64)
+    for k in range(nodes - 1):
+        for node in (tree_i[k], n + tree_j[k]):
+            incident[fill[node]] = k
+            fill[node] += 1
+    first_child[:] = -1
+    parent[top] = parent_arc[top] = -1
+    stack[0] = top
     size = 1
     while size > 0:
         size -= 1
         node = stack[size]
-        half = head[node]
-        while half >= 0:
-            other = half_node[half ^ 1]
-            k = half >> 1
-            if other != parent[node]:
-                parent[other], parent_arc[other], depth[other] = node, k, depth[node] + 1
+        for e in range(start[node], start[node + 1]):
+            k = incident[e]
+            other = tree_i[k] if node >= n else n + tree_j[k]
+            if k != parent_arc[node]:
+                parent[other], parent_arc[other] = node, k
+                _attach(other, node, first_child, next_sibling, previous_sibling)
                 stack[size] = other
                 size += 1
-            half = next_half[half]
-        if math.isnan(shift):
-            if node >= n:
-                if parent[node] >= 0:
-                    v[node - n] = cost[tree_i[parent_arc[node]], node - n] - u[parent[node]]
-            elif parent[node] >= 0:
-                u[node] = cost[node, tree_j[parent_arc[node]]] - v[parent[node] - n]
-        elif node >= n:
-            v[node - n] -= shift
-        else:
-            u[node] += shift
 
 
-@njit(cache=True, error_model="numpy")
-def _entering(cost, u, v, tol, block, position):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child, next_sibling, w,
+                    stack):
+    """Potentials from the tree's costs, top down: ``C_ij - w_i + w_{n+j} = 0`` on every arc
+    (``w_top = 0``; u = w on the sources, v = -w on the targets)."""
+    w[top] = 0.0
+    stack[0] = top
+    size = 1
+    while size > 0:
+        size -= 1
+        node = stack[size]
+        if node != top:
+            k = parent_arc[node]
+            c = _pair_cost(x, yt, tree_i[k], tree_j[k], dense, root, half)
+            w[node] = c + w[n + tree_j[k]] if node < n else w[tree_i[k]] - c
+        child = first_child[node]
+        while child >= 0:
+            stack[size] = child
+            size += 1
+            child = next_sibling[child]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shift_subtree(top, shift, first_child, next_sibling, w, stack):
+    """w += shift on the subtree below ``top`` (its reduced costs unchanged)."""
+    stack[0] = top
+    size = 1
+    while size > 0:
+        size -= 1
+        node = stack[size]
+        w[node] += shift
+        child = first_child[node]
+        while child >= 0:
+            stack[size] = child
+            size += 1
+            child = next_sibling[child]
+
+
+@njit(inline="always", fastmath=PRICING_MATH)
+def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
+    """buf[:stop - start] = C_ij + w_{n+j} for j in [start, stop), vectorised along j;
+    returns its minimum (the reduced costs plus w_i)."""
+    width = stop - start
+    if dense:
+        for t in range(width):
+            buf[t] = x[i, start + t] + w_target[start + t]
+    else:
+        x_0 = x[i, 0]
+        for t in range(width):
+            diff = x_0 - yt[0, start + t]
+            buf[t] = diff * diff
+        for k in range(1, x.shape[1]):
+            x_k = x[i, k]
+            for t in range(width):
+                diff = x_k - yt[k, start + t]
+                buf[t] += diff * diff
+        if root:
+            for t in range(width):
+                buf[t] = math.sqrt(buf[t])
+        elif half:
+            for t in range(width):
+                buf[t] *= 0.5
+        for t in range(width):
+            buf[t] += w_target[start + t]
+    return _least(buf, width)
+
+
+@njit(inline="always", fastmath=PRICING_MATH)
+def _least(buf, width):
+    """min(buf[:width]) with eight running minima: one is a chain of dependent
+    comparisons that LLVM does not vectorise."""
+    l0 = l1 = l2 = l3 = l4 = l5 = l6 = l7 = np.inf
+    full = width - width % 8
+    for t in range(0, full, 8):
+        l0, l1, l2, l3 = min(l0, buf[t]), min(l1, buf[t + 1]), min(l2, buf[t + 2]), min(l3, buf[t + 3])
+        l4, l5, l6, l7 = min(l4, buf[t + 4]), min(l5, buf[t + 5]), min(l6, buf[t + 6]), min(l7, buf[t + 7])
+    for t in range(full, width):
+        l0 = min(l0, buf[t])
+    return min(min(min(l0, l1), min(l2, l3)), min(min(l4, l5), min(l6, l7)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=PRICING_MATH)
+def _entering(x, yt, dense, root, half, w, threshold, block, position, buf):
     """Block search from ``position`` (a flat pair index) for a pair of reduced cost below
-    -tol: the most negative of the first block that has one. Returns (reduced, p, q,
-    position) with p = -1 when no pair has one."""
-    n, m = cost.shape
+    ``threshold``: the most negative of the first block that has one. Returns (reduced, p,
+    q, position) with p = -1 when no pair has one. Each row segment is priced in a buffer
+    (vectorised); only a segment holding a new best is searched for its index."""
+    m = buf.shape[0]
+    n = w.shape[0] - m
+    w_target = w[n:]
     pairs = n * m
     i, j = position // m, position % m
-    best, p, q = -tol, -1, -1
-    scanned = 0
+    best, p, q = threshold, -1, -1
+    scanned = in_block = 0
     while scanned < pairs:
-        stop = min(scanned + block, pairs)
-        for _ in range(scanned, stop):
-            reduced = cost[i, j] - u[i] - v[j]
-            if reduced < best:
-                best = reduced
-                p = i
-                q = j
-            j += 1
-            if j == m:
-                j = 0
-                i = i + 1 if i + 1 < n else 0
-        scanned = stop
-        if p >= 0:
-            break
+        stop = min(m, j + block - in_block, j + pairs - scanned)
+        least = _reduced_segment(x, yt, dense, root, half, i, j, stop, w_target, buf)
+        if least - w[i] < best:
+            best, p = least - w[i], i
+            for t in range(stop - j):
+                if buf[t] == least:
+                    q = j + t
+                    break
+        scanned += stop - j
+        in_block += stop - j
+        j = stop
+        if j == m:
+            j = 0
+            i = i + 1 if i + 1 < n else 0
+        if in_block >= block:
+            if p >= 0:
+                break
+            in_block = 0
     return best, p, q, i * m + j
 
 
-@njit(cache=True, error_model="numpy")
-def _cycle(p, q, parent, parent_arc, depth, path_arcs):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _cycle(p, q, parent, parent_arc, mark, stamp, path_arcs):
     """Tree arcs of the cycle closed by the pair (p, q) (node ids), in order from q: the q
-    side in ``path_arcs[:count_q]``, the p side from ``path_arcs[-1]`` down. Returns
+    side in ``path_arcs[:count_q]``, the p side from ``path_arcs[-1]`` (next to p) down.
+    The apex is the first node reached from both, climbing alternately (``mark``: the side
+    that reached a node, stamps ``stamp`` for q and ``stamp + 1`` for p). Returns
     (count_q, count_p)."""
+    mark[q], mark[p] = stamp, stamp + 1
+    x, y = q, p
+    while True:
+        if parent[x] >= 0:
+            x = parent[x]
+            if mark[x] == stamp + 1:
+                apex = x
+                break
+            mark[x] = stamp
+        if parent[y] >= 0:
+            y = parent[y]
+            if mark[y] == stamp:
+                apex = y
+                break
+            mark[y] = stamp + 1
     last = path_arcs.shape[0] - 1
     count_q = count_p = 0
-    x, y = q, p
-    while depth[x] > depth[y]:
+    x = q
+    while x != apex:
         path_arcs[count_q] = parent_arc[x]
         count_q += 1
         x = parent[x]
-    while depth[y] > depth[x]:
-        path_arcs[last - count_p] = parent_arc[y]
-        count_p += 1
-        y = parent[y]
-    while x != y:
-        path_arcs[count_q] = parent_arc[x]
-        count_q += 1
-        x = parent[x]
+    y = p
+    while y != apex:
         path_arcs[last - count_p] = parent_arc[y]
         count_p += 1
         y = parent[y]
     return count_q, count_p
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _push_around(flow, path_arcs, count_q, count_p):
-    """Push the largest feasible amount theta around the cycle (walking from q to p the
-    arcs alternate -, +, -, ...: the first and last lose theta). Returns (theta, the
-    leaving arc, whether it lies on q's side)."""
+    """Push the largest feasible amount theta around the cycle p -> q -> apex -> p.
+
+    From q up to the apex and down to p the tree arcs alternate -, +, -, ... (the first and
+    the last lose theta). The leaving arc is the last blocking one met from the apex along
+    the cycle: on q's side the blocking arc nearest the apex, else on p's side the one
+    nearest p. Returns (theta, the leaving arc, whether it lies on q's side).
+    """
     last = path_arcs.shape[0] - 1
     length = count_q + count_p
     theta = np.inf
     leave = -1
-    on_q_side = True
-    for t in range(0, length, 2):
-        k = path_arcs[t] if t < count_q else path_arcs[last - (length - 1 - t)]
-        if flow[k] < theta:
-            theta = flow[k]
-            leave = k
-            on_q_side = t < count_q
+    # p's side first (t = length - 1 is next to p), then q's side, each with <= so that
+    # q's side wins ties, and within a side the arc met last from the apex.
+    for t in range(length - 1, count_q - 1, -1):
+        if (length - 1 - t) % 2 == 0:
+            k = path_arcs[last - (length - 1 - t)]
+            if flow[k] < theta:
+                theta, leave = flow[k], k
+    on_q_side = False
+    for t in range(0, count_q, 2):
+        k = path_arcs[t]
+        if flow[k] <= theta:
+            theta, leave, on_q_side = flow[k], k, True
     for t in range(length):
         k = path_arcs[t] if t < count_q else path_arcs[last - (length - 1 - t)]
         if t % 2 == 1:
@@ -164,91 +313,211 @@ def _push_around(flow, path_arcs, count_q, count_p):
     return theta, leave, on_q_side
 
 
-@njit(cache=True, error_model="numpy")
-def transport_simplex_kernel(cost, a, b, tol, max_iter, warm, tree_i, tree_j, flow, u, v):
-    """Optimal basis of the transportation problem; returns the pivots made, or -1 when
-    ``max_iter`` pivots did not reach optimality (``tree_*``, ``flow``, ``u``, ``v`` filled).
-    With ``warm``, ``tree_*`` and ``flow`` hold a feasible basis to start from.
+@njit(cache=True, nogil=True, error_model="numpy")
+def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j, flow, w):
+    """Optimal basis from the feasible one in ``tree_*``, ``flow`` (rooted at source
+    ``top``); potentials into ``w`` (see :func:`_set_potentials`). Returns (pivots, least
+    reduced cost over all pairs); pivots = -1 when ``max_iter`` pivots did not reach
+    optimality; ``max_iter < 0`` only sets the potentials (least reduced cost: NaN).
 
-    The tree is kept as doubly linked lists of half-arcs per node (half-arc 2k at the source
-    of arc k, 2k + 1 at its target); a pivot re-hangs only the subtree cut off by the leaving
-    arc, below the entering one, and shifts its potentials by the entering reduced cost.
+    The tree is kept as parent pointers and child lists. A pivot reverses the parents on
+    the stem (from the entering arc's end in the cut-off part up to the leaving arc) and
+    shifts the potentials of the cut-off part by the entering reduced cost.
     """
-    n, m = cost.shape
-    nodes = n + m
-    if not warm:
-        _north_west_corner(a, b, tree_i, tree_j, flow)
-    head = np.full(nodes, -1, np.int64)
-    next_half = np.empty(2 * (nodes - 1), np.int64)
-    previous_half = np.empty(2 * (nodes - 1), np.int64)
-    half_node = np.empty(2 * (nodes - 1), np.int64)
-    for k in range(nodes - 1):
-        _link(2 * k, tree_i[k], head, next_half, previous_half, half_node)
-        _link(2 * k + 1, n + tree_j[k], head, next_half, previous_half, half_node)
+    nodes, n = w.shape[0], x.shape[0]
     parent = np.empty(nodes, np.int64)
     parent_arc = np.empty(nodes, np.int64)
-    depth = np.zeros(nodes, np.int64)
+    first_child = np.empty(nodes, np.int64)
+    next_sibling = np.empty(nodes, np.int64)
+    previous_sibling = np.empty(nodes, np.int64)
     stack = np.empty(nodes, np.int64)
+    mark = np.full(nodes, -1, np.int64)
     path_arcs = np.empty(nodes, np.int64)
-    parent[0] = parent_arc[0] = -1
-    u[0] = 0.0
-    _hang(np.int64(0), cost, n, np.nan, head, next_half, half_node, tree_i, tree_j, parent, parent_arc, depth, u, v,
-          stack)
-    block = np.int64(max(64, int(math.sqrt(n * m))))
+    buf = np.empty(nodes - n)
+    _root_tree(top, n, tree_i, tree_j, parent, parent_arc, first_child, next_sibling, previous_sibling, stack)
+    if max_iter < 0:
+        _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child, next_sibling,
+                        w, stack)
+        return 0, np.nan
+    block = np.int64(max(64, int(math.sqrt(n * (nodes - n)))))
     position = np.int64(0)
-    for pivot in range(max_iter + 1):
-        best, p, q, position = _entering(cost, u, v, tol, block, position)
-        if p < 0:
-            return pivot
-        if pivot == max_iter:
-            return -1
+    pivots = 0
+    exact_potentials = False
+    while True:
+        if not exact_potentials:
+            # Potentials from the tree's costs (shifts accumulate rounding), then every pair.
+            _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child,
+                            next_sibling, w, stack)
+            best, p, q, _ = _entering(x, yt, dense, root, half, w, np.inf, n * (nodes - n), np.int64(0), buf)
+            if best >= -tol:
+                return pivots, best
+            exact_potentials = True
+        else:
+            best, p, q, position = _entering(x, yt, dense, root, half, w, -tol, block, position, buf)
+            if p < 0:
+                exact_potentials = False
+                continue
+        if pivots == max_iter:
+            return -1, best
         q += n
-        count_q, count_p = _cycle(p, q, parent, parent_arc, depth, path_arcs)
+        count_q, count_p = _cycle(p, q, parent, parent_arc, mark, 2 * pivots, path_arcs)
+        pivots += 1
         theta, leave, on_q_side = _push_around(flow, path_arcs, count_q, count_p)
-        # Cut the leaving arc; the side holding q (or p) hangs again below the entering arc.
+        # The leaving arc's lower end heads the part cut off from the root, which hangs again
+        # below the entering arc from its end inside (q or p): the stem between reverses.
+        end = tree_i[leave]
+        cut = end if parent_arc[end] == leave else n + tree_j[leave]
         inner = q if on_q_side else p
-        outer = p if on_q_side else q
-        _unlink(2 * leave, head, next_half, previous_half, half_node)
-        _unlink(2 * leave + 1, head, next_half, previous_half, half_node)
-        tree_i[leave] = p
-        tree_j[leave] = q - n
-        flow[leave] = theta
-        _link(2 * leave, p, head, next_half, previous_half, half_node)
-        _link(2 * leave + 1, q, head, next_half, previous_half, half_node)
-        parent[inner] = outer
-        parent_arc[inner] = leave
-        depth[inner] = depth[outer] + 1
-        # Entering reduced cost best < 0: the cut side's sources gain it (targets lose it)
-        # when p is inside, the reverse when q is.
-        _hang(inner, cost, n, best if inner == p else -best, head, next_half, half_node, tree_i, tree_j, parent,
-              parent_arc, depth, u, v, stack)
-    return -1
+        new_parent, new_arc, node = (p if on_q_side else q), leave, inner
+        while True:
+            old_parent, old_arc = parent[node], parent_arc[node]
+            _detach(node, old_parent, first_child, next_sibling, previous_sibling)
+            parent[node], parent_arc[node] = new_parent, new_arc
+            _attach(node, new_parent, first_child, next_sibling, previous_sibling)
+            if node == cut:
+                break
+            new_parent, new_arc, node = node, old_arc, old_parent
+        tree_i[leave], tree_j[leave], flow[leave] = p, q - n, theta
+        # Entering reduced cost C_pq - w_p + w_q = best < 0 becomes 0: the cut part's
+        # potentials rise by best when it holds p, fall by best when it holds q.
+        _shift_subtree(inner, best if inner == p else -best, first_child, next_sibling, w, stack)
 
 
-def transport_simplex(cost, a, b, max_iter=None, basis=None):
-    """Optimal plan of min <C, P> over P >= 0, P 1 = a, P^T 1 = b (``sum b`` rescaled to ``sum a``).
+@njit(cache=True, nogil=True, error_model="numpy")
+def _arc_costs(x, yt, dense, root, half, rows, cols, out):
+    for k in range(rows.shape[0]):
+        out[k] = _pair_cost(x, yt, rows[k], cols[k], dense, root, half)
 
-    Returns ``(plan, u, v, basis)``: the dense plan, dual potentials with ``C_ij - u_i - v_j
-    >= -1e-12 max |C|`` for every pair (equality where ``P_ij > 0``), and the optimal basis,
-    from which a problem with the same weights and another cost starts (``basis=``): few
-    pivots when the cost changed little. Raises a RuntimeError after ``max_iter`` pivots
-    (default ``50 (n + m)^2``) without optimality.
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def c_transform(x, yt, dense, root, half, rows, v, out):
+    """``out[k] = min_j C_{rows[k], j} - v_j``: the dual potential of a row left out."""
+    for k in range(rows.shape[0]):
+        best = np.inf
+        for j in range(v.shape[0]):
+            best = min(best, _pair_cost(x, yt, rows[k], j, dense, root, half) - v[j])
+        out[k] = best
+
+
+class SimplexSolution(NamedTuple):
+    """An optimal basis: arcs ``(rows[k], cols[k])`` carrying ``flow[k]`` at ``arc_cost[k]``
+    (n + m - 1 of them, zero flows included), potentials ``u``, ``v``, the pivots made, the
+    least reduced cost over all pairs (None when optimal by sorting) and the ``basis`` that
+    warm-starts a problem with the same weights."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    flow: np.ndarray
+    arc_cost: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    pivots: int
+    least_reduced: float | None
+    basis: tuple
+
+
+def _kernel_data(cost, x, y, metric):
+    """(rows, transposed columns, dense, root, half) for the compiled cost of a problem."""
+    if cost is not None:
+        return np.ascontiguousarray(cost, dtype=np.float64), np.empty((1, 1)), True, False, False
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if metric == "cosine":
+        x, y = cosine_embedding(x, 0), cosine_embedding(y, 1)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y.T), False, metric == "euclidean", metric == "cosine"
+
+
+def _principal_order(x, y):
+    """Orders of ``x`` and ``y`` along the principal axis of all the points."""
+    centre = 0.5 * (x.mean(axis=0) + y.mean(axis=0))
+    scatter = (x - centre).T @ (x - centre) + (y - centre).T @ (y - centre)
+    axis = np.linalg.eigh(scatter)[1][:, -1]
+    return np.argsort(x @ axis, kind="stable"), np.argsort(y @ axis, kind="stable")
+
+
+def _largest_cost(data, cost, x, y, metric):
+    if cost is not None:
+        return float(np.abs(data[0]).max())
+    if metric == "cosine":
+        return 2.0
+    largest = max_sqeuclidean(x, y)
+    return math.sqrt(largest) if metric == "euclidean" else largest
+
+
+def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", basis=None, max_iter=None):
+    """Optimal plan of min <C, P> over P >= 0, P 1 = a, P^T 1 = b, as its basis.
+
+    ``C`` is the dense ``cost`` matrix, or ``c(x_i, y_j)`` computed on the fly from the points
+    (``metric`` "sqeuclidean", "euclidean" or "cosine"). Points start from the north-west
+    corner along their principal axis; in one dimension, for "sqeuclidean" and "euclidean"
+    (convex in |x - y|), that sorted plan is optimal and no pivot is made.
+    Rows and columns of zero weight are left out of the simplex; their potentials are
+    c-transforms, which keep every reduced cost non-negative.
+
+    Returns a :class:`SimplexSolution`; its potentials have ``C_ij - u_i - v_j >=
+    least_reduced >= -1e-12 max C`` for every pair (equality on the basic arcs), and its
+    basis starts a problem with the same weights and another cost (``basis=``). ``b`` is
+    rescaled to the sum of ``a``. Raises a RuntimeError after ``max_iter`` pivots (default
+    ``50 (n + m)^2``) without optimality.
     """
-    cost = np.ascontiguousarray(cost, dtype=np.float64)
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    b = np.ascontiguousarray(b, dtype=np.float64) * (a.sum() / b.sum())
-    n, m = cost.shape
-    size = n + m - 1
-    if basis is None:
-        tree_i, tree_j, flow = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    b = b * (a.sum() / b.sum())
+    kept_a, kept_b = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+    all_kept = len(kept_a) == len(a) and len(kept_b) == len(b)
+    if cost is not None:
+        data = _kernel_data(cost if all_kept else np.asarray(cost)[np.ix_(kept_a, kept_b)], None, None, metric)
     else:
-        tree_i, tree_j, flow = (array.copy() for array in basis)
-    u, v = np.empty(n), np.empty(m)
-    tol = 1e-12 * max(float(np.abs(cost).max()), np.finfo(float).tiny)
-    max_iter = 50 * (n + m) ** 2 if max_iter is None else int(max_iter)
-    pivots = transport_simplex_kernel(cost, a, b, tol, max_iter, basis is not None, tree_i, tree_j, flow, u, v)
+        data = _kernel_data(None, np.asarray(x)[kept_a], np.asarray(y)[kept_b], metric)
+    n, m = len(kept_a), len(kept_b)
+    a_kept, b_kept = np.ascontiguousarray(a[kept_a]), np.ascontiguousarray(b[kept_b])
+    size = n + m - 1
+    sorted_1d = cost is None and data[0].shape[1] == 1 and metric in ("sqeuclidean", "euclidean")
+    if basis is not None:
+        tree_i, tree_j, flow, top = (np.copy(part) for part in basis)
+    else:
+        if cost is None:
+            order_a, order_b = _principal_order(data[0], data[1].T)
+        else:
+            order_a, order_b = np.arange(n), np.arange(m)
+        tree_i, tree_j, flow = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
+        north_west_corner(a_kept, b_kept, order_a, order_b, tree_i, tree_j, flow)
+        top = order_a[0]
+    optimise = not sorted_1d or basis is not None
+    tol = 1e-12 * max(_largest_cost(data, cost, x, y, metric), np.finfo(float).tiny) if optimise else 0.0
+    max_iter = (50 * (n + m) ** 2 if max_iter is None else int(max_iter)) if optimise else -1
+    w = np.empty(n + m)
+    pivots, least_reduced = simplex_kernel(*data, tol, max_iter, top, tree_i, tree_j, flow, w)
     if pivots < 0:
         raise RuntimeError(f"The network simplex made {max_iter} pivots without reaching an optimal basis.")
-    plan = np.zeros((n, m))
-    np.add.at(plan, (tree_i, tree_j), np.maximum(flow, 0.0))
-    return plan, u, v, (tree_i, tree_j, flow)
+    u, v = w[:n], -w[n:]
+    least_reduced = float(least_reduced) if optimise else None
+    basis = (tree_i.copy(), tree_j.copy(), flow.copy(), top)
+    arc_cost = np.empty(size)
+    _arc_costs(*data, tree_i, tree_j, arc_cost)
+    rows, cols = kept_a[tree_i], kept_b[tree_j]
+    if not all_kept:
+        u, v = _with_left_out_potentials(a, b, kept_a, kept_b, u, v, cost, x, y, metric)
+    return SimplexSolution(rows, cols, flow, arc_cost, u, v, pivots, least_reduced, basis)
+
+
+def _with_left_out_potentials(a, b, kept_a, kept_b, u_kept, v_kept, cost, x, y, metric):
+    """Full potentials: left-out rows get min over kept columns of C_ij - v_j, then left-out
+    columns min over all rows of C_ij - u_i (so that no pair has a negative reduced cost)."""
+    u, v = np.empty(len(a)), np.empty(len(b))
+    u[kept_a], v[kept_b] = u_kept, v_kept
+    left_a, left_b = np.flatnonzero(a <= 0), np.flatnonzero(b <= 0)
+    if cost is not None:
+        cost = np.asarray(cost, dtype=np.float64)
+        rows_data = _kernel_data(cost[:, kept_b], None, None, metric)
+        columns_data = _kernel_data(cost.T, None, None, metric)
+    else:
+        rows_data = _kernel_data(None, x, np.asarray(y)[kept_b], metric)
+        columns_data = _kernel_data(None, y, x, metric)
+    out = np.empty(len(left_a))
+    c_transform(*rows_data, left_a, v_kept, out)
+    u[left_a] = out
+    out = np.empty(len(left_b))
+    c_transform(*columns_data, left_b, u, out)
+    v[left_b] = out
+    return u, v

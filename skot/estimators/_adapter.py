@@ -4,10 +4,11 @@ import warnings
 from numbers import Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
@@ -19,6 +20,7 @@ from ..solvers import (
     conditional_class_proportions,
     displacement_extension,
     exact_plan,
+    exact_transport,
 )
 from ._barycenter import WassersteinBarycenter
 from ._base import FLOAT_DTYPES, DomainTransformerMixin, resolve_cost_scale, split_source_target, warn_if_not_converged
@@ -82,8 +84,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     ----------
     transport_ : estimator or None
         The fitted skot estimator behind the map (None for plan-based fits and the identity).
-    plan_ : ndarray of shape (n_source, n_target) or None
-        The coupling of "exact" and class-regularised fits.
+    plan_ : scipy.sparse.csr_array or ndarray of shape (n_source, n_target), or None
+        The coupling of plan-based fits: sparse for "exact" (at most n_source + n_target - 1
+        nonzeros), dense for class-regularised ones (see :meth:`transport_plan`).
     support_, support_images_ : ndarray or None
         Mapped side's points of a plan-based fit and their barycentric images.
     classes_ : ndarray or None
@@ -219,15 +222,18 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         source = np.asarray(data.source, dtype=np.float64)
         target = np.asarray(data.target, dtype=np.float64)
         a, b = data.source_weights, data.target_weights
-        cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric), a, b)
-        cost = pairwise_cost(source, target, self.metric)
-        eps = (self.reg or 0.0) * cost_scale
-        n_iter = 1
         if self.reg_class is None:
-            plan, _ = exact_plan(cost, a, b)
+            # Sparse plan; costs on the fly from the points unless the metric is a callable.
+            result = (exact_plan(pairwise_cost(source, target, self.metric), a, b) if callable(self.metric)
+                      else exact_transport(source, target, a, b, metric=self.metric))
+            plan, n_iter = result.plan, result.n_iter
         else:
             if labels is None:
                 raise ValueError("reg_class needs class labels for the source rows (y).")
+            cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric),
+                                            a, b)
+            cost = pairwise_cost(source, target, self.metric)
+            eps = (self.reg or 0.0) * cost_scale
             eta = self.reg_class * (cost_scale if self.class_penalty == "group_lasso" else 1.0)
             options = dict(self.solver_params or {})
             result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
@@ -302,6 +308,25 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                 f"sample_domain is needed: the adapter was fitted on {len(targets)} target domains."
             )
         return targets[0]
+
+    def transport_plan(self, dense=False):
+        """The coupling of a plan-based fit (``plan_``), or of the fitted SinkhornTransport.
+
+        Parameters
+        ----------
+        dense : bool, default=False
+            Return an ndarray even where the plan is sparse ("exact").
+
+        Returns
+        -------
+        plan : scipy.sparse.csr_array or ndarray of shape (n_source, n_target)
+        """
+        check_is_fitted(self)
+        if self.plan_ is not None:
+            return self.plan_.toarray() if dense and sparse.issparse(self.plan_) else self.plan_
+        if isinstance(self.transport_, SinkhornTransport):
+            return self.transport_.transport_plan()
+        raise ValueError(f"method={self.method!r} gives a map, not a plan; use 'exact' or 'sinkhorn'.")
 
     def transform_labels(self, X):
         """Class proportions that the coupling carries to target rows (label propagation).

@@ -2,7 +2,7 @@
 
 from .barycenter import FreeSupportBarycenterResult, free_support_barycenter
 from .class_regularized import PENALTIES, ClassRegularizedResult, class_regularized_transport
-from .exact import barycentric_images, displacement_extension, exact_plan
+from .exact import ExactTransportResult, barycentric_images, displacement_extension, exact_plan, exact_transport
 from .gaussian import (
     BuresBarycenterResult,
     bures_barycenter,
@@ -37,7 +37,7 @@ __all__ = [
     "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
     "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
-    "FreeSupportBarycenterResult", "exact_plan", "free_support_barycenter",
+    "ExactTransportResult", "FreeSupportBarycenterResult", "exact_plan", "exact_transport", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends import like, namespace, pairwise_cost, to_numpy
-from .exact import barycentric_images, exact_plan
+from ..backends import like, namespace, to_numpy
+from .exact import barycentric_images, exact_transport
 from .multiscale import multiscale_sinkhorn
 from .sinkhorn import self_transport_potential, sinkhorn
 
@@ -77,11 +77,12 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
     bases = {}  # each domain's last simplex basis: the next plan starts from it
 
     def exact_image(domain, points, masses):
-        # The exact plan is combinatorial (auction or network simplex): solved on the host.
+        # The exact plan is combinatorial (network simplex): solved on the host.
         host_points = to_numpy(points)
-        plan, bases[domain] = exact_plan(pairwise_cost(to_numpy(support), host_points, "sqeuclidean"),
-                                             to_numpy(weights), to_numpy(masses), basis=bases.get(domain))
-        return like(barycentric_images(plan, host_points), support)
+        result = exact_transport(to_numpy(support), host_points, to_numpy(weights), to_numpy(masses),
+                                 basis=bases.get(domain))
+        bases[domain] = result.basis
+        return like(barycentric_images(result.plan, host_points), support)
 
     def rms(values):
         return float(xp.sqrt(xp.mean(xp.sum(values**2, axis=1))))

@@ -19,6 +19,7 @@ lasso, where each step majorises and minimises) and stops the iterations.
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import rel_entr
 
@@ -106,14 +107,20 @@ class _Laplacian:
 
 def _linear_problem(cost, a, b, eps, init, sinkhorn_options):
     """Plan minimising <cost, P> + eps KL(P | a (x) b), and what warm-starts the next one
-    (the potentials, or the simplex basis when eps = 0)."""
+    (the potentials, or the simplex basis when eps = 0, whose plan is sparse)."""
     if eps == 0:
-        return exact_plan(cost, a, b, basis=init)
+        result = exact_plan(cost, a, b, basis=init)
+        return result.plan, result.basis
     geometry = DenseGeometry.from_cost_matrix(cost)
     result = sinkhorn(geometry, a, b, eps, init=init, **sinkhorn_options)
     plan = geometry.plan(result.potential_source + eps * np.log(a),
                          result.potential_target + eps * np.log(b), eps)
     return plan, (result.potential_source, result.potential_target)
+
+
+def _inner(dense, plan):
+    """<dense, plan> for a dense or sparse plan."""
+    return float(plan.multiply(dense).sum()) if sparse.issparse(plan) else float(np.sum(dense * plan))
 
 
 def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_lasso", *,
@@ -157,12 +164,13 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
 
     options = {"max_iter": sinkhorn_max_iter, "tol": sinkhorn_tol}
     plan, potentials = _linear_problem(cost, a, b, eps, None, options)
+    plan = plan.toarray() if sparse.issparse(plan) else plan  # the iterates are dense mixtures
     value, gap, converged, n_iter = objective(plan), np.inf, False, 0
     for n_iter in range(1, max_iter + 1):
         linearised = cost + eta * regulariser.gradient(plan)
         candidate, potentials = _linear_problem(linearised, a, b, eps, potentials, options)
-        direction = candidate - plan
-        gap = -float(np.sum(linearised * direction))
+        direction = candidate - plan  # dense, also for a sparse candidate
+        gap = float(np.sum(linearised * plan)) - _inner(linearised, candidate)
         if eps > 0:
             gap += eps * float(rel_entr(plan, reference).sum() - rel_entr(candidate, reference).sum())
         if gap <= tol * max(abs(value), np.finfo(float).tiny):

@@ -1,33 +1,123 @@
-"""Exact (unregularised) discrete optimal transport and out-of-sample extensions of plans."""
+"""Exact (unregularised) discrete optimal transport and out-of-sample extensions of plans.
+
+min <C, P> over P >= 0 with P 1 = a, P^T 1 = b, by the network simplex (costs from the
+points on the fly, O(n + m) memory, or a given cost matrix), certified optimal by dual
+potentials checked against every pair; in one dimension, for costs convex in |x - y|, by
+sorting. The plan is sparse: a basis has at most n + m - 1 nonzero entries.
+"""
+
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
-from ..backends import optimal_assignment, transport_simplex
+from ..backends import transport_simplex
 
 
-def exact_plan(cost, a, b, basis=None):
-    """Optimal plan of the discrete Kantorovich problem, and a basis to warm-start the next.
+@dataclass(frozen=True)
+class ExactTransportResult:
+    """Output of :func:`exact_transport` and :func:`exact_plan`.
 
-    An assignment (auction) when both sides are uniform of equal size (the optimum is a
-    permutation; the basis is None), otherwise the network simplex on the cost matrix,
-    started from ``basis`` (the one returned for the same weights) when given.
+    Attributes
+    ----------
+    plan : scipy.sparse.csr_array of shape (n, m)
+        The optimal coupling, at most n + m - 1 nonzeros (``plan.toarray()`` for a dense one).
+    potential_source, potential_target : ndarray of shape (n,), (m,)
+        Dual potentials u, v: ``u_i + v_j <= C_ij + dual_violation`` for every pair, with
+        equality where ``P_ij > 0``.
+    cost : float
+        <C, P>, equal to ``a . u + b . v`` (strong duality).
+    dual_violation : float or None
+        ``max(0, max_ij u_i + v_j - C_ij)``, checked over all pairs (at most 1e-12 of the
+        largest cost); None for the sorted one-dimensional solution, optimal by construction.
+    n_iter : int
+        Simplex pivots.
+    basis : tuple
+        Warm start for a problem with the same weights (``basis=``).
     """
-    n, m = cost.shape
-    if n == m and np.allclose(a, 1.0 / n) and np.allclose(b, 1.0 / m):
-        plan = np.zeros((n, m))
-        plan[np.arange(n), optimal_assignment(cost)] = 1.0 / n
-        return plan, None
-    plan, _, _, basis = transport_simplex(cost, a, b, basis=basis)
-    return plan, basis
+
+    plan: sparse.csr_array
+    potential_source: np.ndarray
+    potential_target: np.ndarray
+    cost: float
+    dual_violation: float | None
+    n_iter: int
+    basis: tuple
+
+
+def _marginals(a, b, n, m):
+    a = np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64)
+    b = np.full(m, 1.0 / m) if b is None else np.asarray(b, dtype=np.float64)
+    if a.shape != (n,) or b.shape != (m,):
+        raise ValueError(f"The weights have shapes {a.shape} and {b.shape}; expected ({n},) and ({m},).")
+    for name, weights in (("a", a), ("b", b)):
+        if not np.all(np.isfinite(weights)) or weights.min() < 0 or weights.sum() <= 0:
+            raise ValueError(f"The weights {name} must be finite, non-negative and not all zero.")
+    if abs(a.sum() - b.sum()) > 1e-8 * a.sum():
+        raise ValueError(f"The weights must have equal sums; got {a.sum()!r} and {b.sum()!r}.")
+    return a, b
+
+
+def _result(solution, shape):
+    plan = sparse.csr_array((solution.flow, (solution.rows, solution.cols)), shape=shape)
+    plan.eliminate_zeros()
+    violation = None if solution.least_reduced is None else max(0.0, -solution.least_reduced)
+    return ExactTransportResult(plan, solution.u, solution.v, float(solution.flow @ solution.arc_cost), violation,
+                                solution.pivots, solution.basis)
+
+
+def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, max_iter=None):
+    """Optimal plan between point clouds, costs ``c(x_i, y_j)`` computed on the fly.
+
+    Parameters
+    ----------
+    x, y : ndarray of shape (n, d), (m, d)
+    a, b : ndarray of shape (n,), (m,), optional
+        Weights with equal sums (uniform if absent); zero weights are allowed.
+    metric : {"sqeuclidean", "euclidean", "cosine"}, default="sqeuclidean"
+        In one dimension "sqeuclidean" and "euclidean" are solved by sorting.
+    basis : tuple, optional
+        ``basis`` of an earlier result with the same weights: few pivots when the points
+        moved little.
+    max_iter : int, optional
+        Pivot limit (default ``50 (n + m)^2``); reaching it raises a RuntimeError.
+
+    Returns
+    -------
+    ExactTransportResult
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    a, b = _marginals(a, b, len(x), len(y))
+    solution = transport_simplex(a, b, x=x, y=y, metric=metric, basis=basis, max_iter=max_iter)
+    return _result(solution, (len(x), len(y)))
+
+
+def exact_plan(cost, a, b, *, basis=None, max_iter=None):
+    """Optimal plan for a dense cost matrix; see :func:`exact_transport`.
+
+    Parameters
+    ----------
+    cost : ndarray of shape (n, m)
+    a, b : ndarray of shape (n,), (m,)
+    basis, max_iter : see :func:`exact_transport`
+
+    Returns
+    -------
+    ExactTransportResult
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    a, b = _marginals(a, b, *cost.shape)
+    return _result(transport_simplex(a, b, cost, basis=basis, max_iter=max_iter), cost.shape)
 
 
 def barycentric_images(plan, points, axis=1):
     """Barycentric projection of a plan: ``T(x_i) = sum_j P_ij y_j / sum_j P_ij`` (``axis=1``).
 
-    ``axis=0`` projects the columns onto the rows' points instead.
+    ``axis=0`` projects the columns onto the rows' points instead; ``plan`` dense or sparse.
     """
     plan = plan if axis == 1 else plan.T
-    return plan @ np.asarray(points, dtype=np.float64) / plan.sum(axis=1)[:, None]
+    return plan @ np.asarray(points, dtype=np.float64) / np.asarray(plan.sum(axis=1)).reshape(-1, 1)
 
 
 def displacement_extension(geometry, support, images):
