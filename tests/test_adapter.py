@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import sparse
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.special import rel_entr
 from sklearn.exceptions import ConvergenceWarning
@@ -108,6 +109,11 @@ def test_exact_method_on_unequal_sizes_matches_the_linear_program():
     cost = pairwise_cost(X[domain >= 0], X[domain < 0], "sqeuclidean")
     optimum = lp_transport_cost(cost, a, b)
     assert abs(np.sum(plan * cost) - optimum) < 1e-9 * optimum
+    # The plan is sparse (a basis: at most n + m - 1 nonzeros); dense on request.
+    assert sparse.issparse(adapter.transport_plan()) and plan.nnz <= 12 + 9 - 1
+    np.testing.assert_array_equal(adapter.transport_plan(dense=True), plan.toarray())
+    with pytest.raises(ValueError, match="map, not a plan"):
+        OTDomainAdapter("gaussian").fit(X, y).transport_plan()
 
 
 def dense_objective(plan, cost, a, b, eps, eta, penalty, labels, target):

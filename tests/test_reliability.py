@@ -161,7 +161,7 @@ def test_pickle_joblib_and_threads_give_identical_maps(name):
                                           ("barycenter", "_barycenter.free_support_barycenter"),
                                           ("gaussian_barycenter", "_barycenter.bures_barycenter"),
                                           ("semidiscrete", "_semidiscrete.semidiscrete_dual"),
-                                          ("adapter", "_sinkhorn.sinkhorn"), ("exact_adapter", "_adapter.exact_plan")])
+                                          ("adapter", "_sinkhorn.sinkhorn"), ("exact_adapter", "_adapter.exact_transport")])
 def test_interrupted_fit_leaves_no_fitted_state(name, solver, monkeypatch):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from ._costs import cosine_embedding, max_sqeuclidean
+from ._numba import _cost_from
 
 # Pricing reads finite costs only: no NaN lets the minimum of a segment vectorise.
 PRICING_MATH = {"nnan", "nsz", "contract"}
@@ -37,15 +38,12 @@ def _pair_cost(x, yt, i, j, dense, root, half):
     """C_ij: ``x[i, j]`` when ``dense``, else |x_i - y_j|^2 (square-rooted or halved)."""
     if dense:
         return x[i, j]
-    total = 0.0
-    for k in range(x.shape[1]):
+    last = x.shape[1] - 1
+    partial = 0.0
+    for k in range(last):
         diff = x[i, k] - yt[k, j]
-        total += diff * diff
-    if root:
-        return math.sqrt(total)
-    if half:
-        return 0.5 * total
-    return total
+        partial += diff * diff
+    return _cost_from(partial, x[i, last], yt[last, j], root, half)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -73,6 +71,21 @@ def north_west_corner(a, b, order_a, order_b, tree_i, tree_j, flow):
         tree_i[k], tree_j[k], flow[k] = order_a[s], order_b[t], amount
         supply -= amount
         demand -= amount
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _path_potentials(x, yt, dense, root, half, tree_i, tree_j, w):
+    """Potentials of a north-west corner basis, along its path (each arc adds one node)."""
+    n = x.shape[0]
+    for k in range(tree_i.shape[0]):
+        i, j = tree_i[k], tree_j[k]
+        c = _pair_cost(x, yt, i, j, dense, root, half)
+        if k == 0:
+            w[i], w[n + j] = 0.0, -c
+        elif i != tree_i[k - 1]:
+            w[i] = c + w[n + j]
+        else:
+            w[n + j] = w[i] - c
 
 
 @njit(inline="always")
@@ -318,7 +331,7 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
     """Optimal basis from the feasible one in ``tree_*``, ``flow`` (rooted at source
     ``top``); potentials into ``w`` (see :func:`_set_potentials`). Returns (pivots, least
     reduced cost over all pairs); pivots = -1 when ``max_iter`` pivots did not reach
-    optimality; ``max_iter < 0`` only sets the potentials (least reduced cost: NaN).
+    optimality.
 
     The tree is kept as parent pointers and child lists. A pivot reverses the parents on
     the stem (from the entering arc's end in the cut-off part up to the leaving arc) and
@@ -335,10 +348,6 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
     path_arcs = np.empty(nodes, np.int64)
     buf = np.empty(nodes - n)
     _root_tree(top, n, tree_i, tree_j, parent, parent_arc, first_child, next_sibling, previous_sibling, stack)
-    if max_iter < 0:
-        _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child, next_sibling,
-                        w, stack)
-        return 0, np.nan
     block = np.int64(max(64, int(math.sqrt(n * (nodes - n)))))
     position = np.int64(0)
     pivots = 0
@@ -483,15 +492,18 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
         tree_i, tree_j, flow = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
         north_west_corner(a_kept, b_kept, order_a, order_b, tree_i, tree_j, flow)
         top = order_a[0]
-    optimise = not sorted_1d or basis is not None
-    tol = 1e-12 * max(_largest_cost(data, cost, x, y, metric), np.finfo(float).tiny) if optimise else 0.0
-    max_iter = (50 * (n + m) ** 2 if max_iter is None else int(max_iter)) if optimise else -1
     w = np.empty(n + m)
-    pivots, least_reduced = simplex_kernel(*data, tol, max_iter, top, tree_i, tree_j, flow, w)
-    if pivots < 0:
-        raise RuntimeError(f"The network simplex made {max_iter} pivots without reaching an optimal basis.")
+    if sorted_1d and basis is None:
+        _path_potentials(*data, tree_i, tree_j, w)
+        pivots, least_reduced = 0, None
+    else:
+        tol = 1e-12 * max(_largest_cost(data, cost, x, y, metric), np.finfo(float).tiny)
+        max_iter = 50 * (n + m) ** 2 if max_iter is None else int(max_iter)
+        pivots, least_reduced = simplex_kernel(*data, tol, max_iter, top, tree_i, tree_j, flow, w)
+        if pivots < 0:
+            raise RuntimeError(f"The network simplex made {max_iter} pivots without reaching an optimal basis.")
+        least_reduced = float(least_reduced)
     u, v = w[:n], -w[n:]
-    least_reduced = float(least_reduced) if optimise else None
     basis = (tree_i.copy(), tree_j.copy(), flow.copy(), top)
     arc_cost = np.empty(size)
     _arc_costs(*data, tree_i, tree_j, arc_cost)

@@ -48,7 +48,8 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     ----------
     method : {"sinkhorn", "exact", "gaussian", "semidiscrete", "barycenter"}, default="sinkhorn"
         "sinkhorn": entropic map (:class:`SinkhornTransport`); "exact": the barycentric
-        projection of an exact plan (network simplex on the cost matrix), extended to new
+        projection of an exact plan (network simplex, costs from the points, a sparse plan:
+        :meth:`transport_plan`), extended to new
         points by their nearest support point's displacement; "gaussian": the
         Bures-Wasserstein affine map (:class:`GaussianBuresMap`); "semidiscrete": the
         Laguerre-cell map onto the other side's rows (:class:`SemiDiscreteMap`);

@@ -53,7 +53,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     method : {"free_support", "gaussian"}, default="free_support"
     reg : float, default=0.0
         Entropic regularisation of the barycenter's plans in units of the data's mean
-        squared distance (2 tr Cov); 0 gives exact plans (assignment or network simplex).
+        squared distance (2 tr Cov); 0 gives exact plans (network simplex).
     weights : array-like of shape (n_domains,) or None, default=None
         Domain weights, in the order of the sorted domain labels; uniform if None.
     covariance_reg : float, default=1e-4
