@@ -10,9 +10,10 @@ from .reference import lp_transport_cost
 
 
 def _problem(rng, trial):
-    """Small random problems with duplicates, ties, zero weights, n != m, d in 1..3."""
+    """Small random problems with duplicates, ties, zero weights, n != m, d in 1..5 (from 4 on,
+    priced from the stored cost matrix)."""
     n, m = (int(k) for k in rng.integers(1, 25, 2))
-    d = int(rng.integers(1, 4))
+    d = int(rng.integers(1, 6))
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d))
     if trial % 3 == 0:
         y[: m // 2] = y[0]  # duplicate points
@@ -36,9 +37,9 @@ def _check_certified(result, cost, a, b):
     scale = max(np.abs(cost).max(), 1e-300)
     reduced = cost - result.potential_source[:, None] - result.potential_target[None, :]
     # Dual feasibility over all pairs, complementary slackness, strong duality, the LP optimum.
-    assert reduced.min() >= -2e-12 * scale
+    assert reduced.min() >= -5e-12 * scale
     if result.dual_violation is not None:
-        assert result.dual_violation <= 1e-12 * scale
+        assert result.dual_violation <= 4e-12 * scale
         assert reduced.min() >= -result.dual_violation - 1e-15 * scale
     assert np.abs(reduced[plan > 0]).max(initial=0.0) <= 1e-12 * scale
     assert result.cost == pytest.approx(np.sum(plan * cost), rel=1e-12, abs=1e-14 * scale)

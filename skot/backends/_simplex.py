@@ -26,8 +26,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ._costs import cosine_embedding, max_sqeuclidean
+from ._costs import cosine_embedding, pairwise_cost
 from ._numba import _cost_from
+
+# Points with at least this many coordinates are priced from their cost matrix (a cdist,
+# then one read per pair) when it has at most STORED_COST_MAX_PAIRS entries (256 MiB):
+# measured faster than recomputing d-term distances (docs/benchmarks.rst); O(n + m) beyond.
+STORED_COST_MIN_DIM = 4
+STORED_COST_MAX_PAIRS = 2**25
 
 # Pricing reads finite costs only: no NaN lets the minimum of a segment vectorise.
 PRICING_MATH = {"nnan", "nsz", "contract"}
@@ -444,13 +450,16 @@ def _principal_order(x, y):
     return np.argsort(x @ axis, kind="stable"), np.argsort(y @ axis, kind="stable")
 
 
-def _largest_cost(data, cost, x, y, metric):
-    if cost is not None:
-        return float(np.abs(data[0]).max())
+def _cost_bound(data, metric):
+    """An upper bound of every cost, at most four times the largest (the tolerance's unit)."""
+    x, yt, dense = data[:3]
+    if dense:
+        return float(np.abs(x).max())
     if metric == "cosine":
         return 2.0
-    largest = max_sqeuclidean(x, y)
-    return math.sqrt(largest) if metric == "euclidean" else largest
+    centre = 0.5 * (x.mean(axis=0) + yt.mean(axis=1))
+    reach = np.sqrt(((x - centre) ** 2).sum(axis=1).max()) + np.sqrt(((yt.T - centre) ** 2).sum(axis=1).max())
+    return float(reach if metric == "euclidean" else reach**2)
 
 
 def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", basis=None, max_iter=None):
@@ -459,12 +468,14 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     ``C`` is the dense ``cost`` matrix, or ``c(x_i, y_j)`` computed on the fly from the points
     (``metric`` "sqeuclidean", "euclidean" or "cosine"). Points start from the north-west
     corner along their principal axis; in one dimension, for "sqeuclidean" and "euclidean"
-    (convex in |x - y|), that sorted plan is optimal and no pivot is made.
+    (convex in |x - y|), that sorted plan is optimal and no pivot is made. Points with at
+    least ``STORED_COST_MIN_DIM`` coordinates are priced from their cost matrix when it has
+    at most ``STORED_COST_MAX_PAIRS`` entries.
     Rows and columns of zero weight are left out of the simplex; their potentials are
     c-transforms, which keep every reduced cost non-negative.
 
     Returns a :class:`SimplexSolution`; its potentials have ``C_ij - u_i - v_j >=
-    least_reduced >= -1e-12 max C`` for every pair (equality on the basic arcs), and its
+    least_reduced >= -4e-12 max C`` for every pair (equality on the basic arcs), and its
     basis starts a problem with the same weights and another cost (``basis=``). ``b`` is
     rescaled to the sum of ``a``. Raises a RuntimeError after ``max_iter`` pivots (default
     ``50 (n + m)^2``) without optimality.
@@ -474,20 +485,22 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     b = b * (a.sum() / b.sum())
     kept_a, kept_b = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     all_kept = len(kept_a) == len(a) and len(kept_b) == len(b)
+    n, m = len(kept_a), len(kept_b)
     if cost is not None:
         data = _kernel_data(cost if all_kept else np.asarray(cost)[np.ix_(kept_a, kept_b)], None, None, metric)
     else:
         data = _kernel_data(None, np.asarray(x)[kept_a], np.asarray(y)[kept_b], metric)
-    n, m = len(kept_a), len(kept_b)
+        order_a, order_b = _principal_order(data[0], data[1].T)
+        if data[0].shape[1] >= STORED_COST_MIN_DIM and n * m <= STORED_COST_MAX_PAIRS:
+            data = _kernel_data(pairwise_cost(np.asarray(x)[kept_a], np.asarray(y)[kept_b], metric), None, None,
+                                metric)
     a_kept, b_kept = np.ascontiguousarray(a[kept_a]), np.ascontiguousarray(b[kept_b])
     size = n + m - 1
-    sorted_1d = cost is None and data[0].shape[1] == 1 and metric in ("sqeuclidean", "euclidean")
+    sorted_1d = cost is None and np.asarray(x).shape[1] == 1 and metric in ("sqeuclidean", "euclidean")
     if basis is not None:
         tree_i, tree_j, flow, top = (np.copy(part) for part in basis)
     else:
-        if cost is None:
-            order_a, order_b = _principal_order(data[0], data[1].T)
-        else:
+        if cost is not None:
             order_a, order_b = np.arange(n), np.arange(m)
         tree_i, tree_j, flow = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
         north_west_corner(a_kept, b_kept, order_a, order_b, tree_i, tree_j, flow)
@@ -497,7 +510,7 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
         _path_potentials(*data, tree_i, tree_j, w)
         pivots, least_reduced = 0, None
     else:
-        tol = 1e-12 * max(_largest_cost(data, cost, x, y, metric), np.finfo(float).tiny)
+        tol = 1e-12 * max(_cost_bound(data, metric), np.finfo(float).tiny)
         max_iter = 50 * (n + m) ** 2 if max_iter is None else int(max_iter)
         pivots, least_reduced = simplex_kernel(*data, tol, max_iter, top, tree_i, tree_j, flow, w)
         if pivots < 0:

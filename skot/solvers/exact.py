@@ -28,7 +28,7 @@ class ExactTransportResult:
     cost : float
         <C, P>, equal to ``a . u + b . v`` (strong duality).
     dual_violation : float or None
-        ``max(0, max_ij u_i + v_j - C_ij)``, checked over all pairs (at most 1e-12 of the
+        ``max(0, max_ij u_i + v_j - C_ij)``, checked over all pairs (at most 4e-12 of the
         largest cost); None for the sorted one-dimensional solution, optimal by construction.
     n_iter : int
         Simplex pivots.
