@@ -191,6 +191,13 @@ def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
     if dense:
         for t in range(width):
             buf[t] = x[i, start + t] + w_target[start + t]
+    elif x.shape[1] == 2 and not (root or half):
+        # The common plane case in one pass.
+        x_0, x_1 = x[i, 0], x[i, 1]
+        for t in range(width):
+            diff_0 = x_0 - yt[0, start + t]
+            diff_1 = x_1 - yt[1, start + t]
+            buf[t] = diff_0 * diff_0 + diff_1 * diff_1 + w_target[start + t]
     else:
         x_0 = x[i, 0]
         for t in range(width):

@@ -185,12 +185,12 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         backend = resolve_backend(self.backend, self.metric)
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
-        for side, rows in (("source", domains >= 0), ("target", domains < 0)):
-            if rows.any():  # the checks of a real fit, also on the identity path
-                domain_weights(X, sample_weight, domains, rows, side)
         fitted = {"transport_": None, "plan_": None, "support_": None, "support_images_": None,
                   "classes_": None, "n_iter_": 0, "identity_": False}
         if not ((domains >= 0).any() and (domains < 0).any()):
+            for side, rows in (("source", domains >= 0), ("target", domains < 0)):
+                if rows.any():  # the weight checks of a real fit (which its solver's split makes)
+                    domain_weights(X, sample_weight, domains, rows, side)
             missing = ("target rows (no negative sample_domain, no masked label -1 or NaN)"
                        if (domains >= 0).any() else "source rows (every row is marked as target)")
             warnings.warn(f"OTDomainAdapter was fitted on data with no {missing}: it is the identity.",
@@ -376,7 +376,7 @@ def _source_labels(y, domains, sample_weight):
     if y.ndim != 1 or len(y) != len(domains):
         return None
     rows = domains >= 0
-    if sample_weight is not None:
+    if sample_weight is not None and np.shape(sample_weight) == rows.shape:  # else the fit's split says why
         rows &= np.asarray(sample_weight) > 0
     labels = y[rows]
     if labels.dtype.kind == "f" and (np.isnan(labels).any() or type_of_target(labels) == "continuous"):
