@@ -186,27 +186,33 @@ def _shift_subtree(top, shift, first_child, next_sibling, w, stack):
 @njit(inline="always", fastmath=PRICING_MATH)
 def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
     """buf[:stop - start] = C_ij + w_{n+j} for j in [start, stop), vectorised along j;
-    returns its minimum (the reduced costs plus w_i)."""
+    returns its minimum (the reduced costs plus w_i). The loops index views from 0, which
+    numba knows non-negative (an offset index costs a wraparound test that blocks SIMD)."""
     width = stop - start
+    w_j = w_target[start:stop]
     if dense:
+        row = x[i, start:stop]
         for t in range(width):
-            buf[t] = x[i, start + t] + w_target[start + t]
+            buf[t] = row[t] + w_j[t]
     elif x.shape[1] == 2 and not (root or half):
         # The common plane case in one pass.
         x_0, x_1 = x[i, 0], x[i, 1]
+        y_0, y_1 = yt[0, start:stop], yt[1, start:stop]
         for t in range(width):
-            diff_0 = x_0 - yt[0, start + t]
-            diff_1 = x_1 - yt[1, start + t]
-            buf[t] = diff_0 * diff_0 + diff_1 * diff_1 + w_target[start + t]
+            diff_0 = x_0 - y_0[t]
+            diff_1 = x_1 - y_1[t]
+            buf[t] = diff_0 * diff_0 + diff_1 * diff_1 + w_j[t]
     else:
         x_0 = x[i, 0]
+        y_k = yt[0, start:stop]
         for t in range(width):
-            diff = x_0 - yt[0, start + t]
+            diff = x_0 - y_k[t]
             buf[t] = diff * diff
         for k in range(1, x.shape[1]):
             x_k = x[i, k]
+            y_k = yt[k, start:stop]
             for t in range(width):
-                diff = x_k - yt[k, start + t]
+                diff = x_k - y_k[t]
                 buf[t] += diff * diff
         if root:
             for t in range(width):
@@ -215,7 +221,7 @@ def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
             for t in range(width):
                 buf[t] *= 0.5
         for t in range(width):
-            buf[t] += w_target[start + t]
+            buf[t] += w_j[t]
     return _least(buf, width)
 
 
