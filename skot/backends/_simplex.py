@@ -370,7 +370,9 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
     block = np.int64(max(64, int(math.sqrt(n * (nodes - n)))))
     position = np.int64(0)
     pivots = 0
-    exact_potentials = False
+    _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child, next_sibling, w,
+                    stack)
+    exact_potentials = True
     while True:
         if not exact_potentials:
             # Potentials from the tree's costs (shifts accumulate rounding), then every pair.
