@@ -458,11 +458,15 @@ def _kernel_data(cost, x, y, metric):
 
 
 def _principal_order(x, y):
-    """Orders of ``x`` and ``y`` along the principal axis of all the points."""
+    """Orders of ``x`` and ``y`` along the principal axis of all the points.
+
+    einsum, not BLAS: these products are tiny, and a BLAS call wakes its thread pool, whose
+    threads then spin beside the simplex."""
     centre = 0.5 * (x.mean(axis=0) + y.mean(axis=0))
-    scatter = (x - centre).T @ (x - centre) + (y - centre).T @ (y - centre)
+    scatter = np.einsum("ij,ik->jk", x - centre, x - centre) + np.einsum("ij,ik->jk", y - centre, y - centre)
     axis = np.linalg.eigh(scatter)[1][:, -1]
-    return np.argsort(x @ axis, kind="stable"), np.argsort(y @ axis, kind="stable")
+    return (np.argsort(np.einsum("ij,j->i", x, axis), kind="stable"),
+            np.argsort(np.einsum("ij,j->i", y, axis), kind="stable"))
 
 
 def _cost_bound(data, metric):
