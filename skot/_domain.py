@@ -123,8 +123,11 @@ def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
     ``min_samples`` samples of positive weight.
     """
     # Weights are metadata: checked and normalised on the host, whatever the namespace of X.
-    host_rows = X if isinstance(X, np.ndarray) else np.empty((X.shape[0], 0))
-    weights = _check_sample_weight(to_host(sample_weight), host_rows, dtype=np.float64, ensure_non_negative=True)
+    if sample_weight is None:
+        weights = np.ones(X.shape[0])
+    else:
+        host_rows = X if isinstance(X, np.ndarray) else np.empty((X.shape[0], 0))
+        weights = _check_sample_weight(to_host(sample_weight), host_rows, dtype=np.float64, ensure_non_negative=True)
     weights = weights[rows]
     domains = sample_domain[rows]
     out = np.zeros_like(weights)
