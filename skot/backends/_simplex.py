@@ -94,28 +94,10 @@ def _path_potentials(x, yt, dense, root, half, tree_i, tree_j, w):
             w[n + j] = w[i] - c
 
 
-@njit(inline="always")
-def _attach(node, parent_node, first_child, next_sibling, previous_sibling):
-    previous_sibling[node] = -1
-    next_sibling[node] = first_child[parent_node]
-    if first_child[parent_node] >= 0:
-        previous_sibling[first_child[parent_node]] = node
-    first_child[parent_node] = node
-
-
-@njit(inline="always")
-def _detach(node, parent_node, first_child, next_sibling, previous_sibling):
-    if previous_sibling[node] >= 0:
-        next_sibling[previous_sibling[node]] = next_sibling[node]
-    else:
-        first_child[parent_node] = next_sibling[node]
-    if next_sibling[node] >= 0:
-        previous_sibling[next_sibling[node]] = previous_sibling[node]
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
-def _root_tree(top, n, tree_i, tree_j, parent, parent_arc, first_child, next_sibling, previous_sibling, stack):
-    """Parents and child lists of the tree of arcs ``tree_*`` hung from node ``top``."""
+def _root_tree(top, n, tree_i, tree_j, parent, parent_arc, thread, previous, size, last):
+    """The tree of arcs ``tree_*`` hung from node ``top``: parents, the preorder as a cyclic
+    list (``thread``, ``previous``), subtree sizes and each subtree's last node in preorder."""
     nodes = parent.shape[0]
     degree = np.zeros(nodes + 1, np.int64)
     for k in range(nodes - 1):
@@ -128,59 +110,127 @@ def _root_tree(top, n, tree_i, tree_j, parent, parent_arc, first_child, next_sib
         for node in (tree_i[k], n + tree_j[k]):
             incident[fill[node]] = k
             fill[node] += 1
-    first_child[:] = -1
+    order = np.empty(nodes, np.int64)
+    stack = np.empty(nodes, np.int64)
     parent[top] = parent_arc[top] = -1
     stack[0] = top
-    size = 1
-    while size > 0:
-        size -= 1
-        node = stack[size]
+    depth_first, count = 1, 0
+    while depth_first > 0:
+        depth_first -= 1
+        node = stack[depth_first]
+        order[count] = node
+        count += 1
         for e in range(start[node], start[node + 1]):
             k = incident[e]
-            other = tree_i[k] if node >= n else n + tree_j[k]
             if k != parent_arc[node]:
+                other = tree_i[k] if node >= n else n + tree_j[k]
                 parent[other], parent_arc[other] = node, k
-                _attach(other, node, first_child, next_sibling, previous_sibling)
-                stack[size] = other
-                size += 1
+                stack[depth_first] = other
+                depth_first += 1
+    for t in range(nodes):
+        thread[order[t]] = order[(t + 1) % nodes]
+        previous[order[(t + 1) % nodes]] = order[t]
+        size[order[t]] = 1
+    for t in range(nodes - 1, 0, -1):
+        size[parent[order[t]]] += size[order[t]]
+    for t in range(nodes):
+        last[order[t]] = order[t + size[order[t]] - 1]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child, next_sibling, w,
-                    stack):
-    """Potentials from the tree's costs, top down: ``C_ij - w_i + w_{n+j} = 0`` on every arc
-    (``w_top = 0``; u = w on the sources, v = -w on the targets)."""
+def _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, thread, w):
+    """Potentials from the tree's costs in preorder (parents first): ``C_ij - w_i + w_{n+j}
+    = 0`` on every arc (``w_top = 0``; u = w on the sources, v = -w on the targets)."""
     w[top] = 0.0
-    stack[0] = top
-    size = 1
-    while size > 0:
-        size -= 1
-        node = stack[size]
-        if node != top:
-            k = parent_arc[node]
-            c = _pair_cost(x, yt, tree_i[k], tree_j[k], dense, root, half)
-            w[node] = c + w[n + tree_j[k]] if node < n else w[tree_i[k]] - c
-        child = first_child[node]
-        while child >= 0:
-            stack[size] = child
-            size += 1
-            child = next_sibling[child]
+    node = thread[top]
+    while node != top:
+        k = parent_arc[node]
+        c = _pair_cost(x, yt, tree_i[k], tree_j[k], dense, root, half)
+        w[node] = c + w[n + tree_j[k]] if node < n else w[tree_i[k]] - c
+        node = thread[node]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _shift_subtree(top, shift, first_child, next_sibling, w, stack):
-    """w += shift on the subtree below ``top`` (its reduced costs unchanged)."""
-    stack[0] = top
-    size = 1
-    while size > 0:
-        size -= 1
-        node = stack[size]
+def _rehang(inner, outer, cut, new_arc, parent, parent_arc, thread, previous, size, last, stem, scratch):
+    """Move the part cut off at ``cut`` below ``outer``, re-rooted at ``inner`` (its end of
+    the entering arc ``new_arc``): the stem from inner up to cut reverses.
+
+    In preorder the cut part is one run [cut .. last[cut]]. Re-rooted, it reads A_0, A_1,
+    ..., A_k for the stem s_0 = inner, ..., s_k = cut, A_t being s_t and its old subtree
+    without s_{t-1}'s: s_t, the run X before that subtree, the run Y after it. The new run
+    goes right after outer. Sizes and last nodes change on the stem and on the ancestors of
+    both ends. ``stem`` and ``scratch`` (3 x nodes) are work space.
+    """
+    k = 0
+    stem[0] = inner
+    while stem[k] != cut:
+        stem[k + 1] = parent[stem[k]]
+        k += 1
+    # The old order around each stem node, read before any link changes.
+    for t in range(1, k + 1):
+        child = stem[t - 1]
+        scratch[0, t] = previous[child]  # last of X (the node itself when X is empty)
+        scratch[1, t] = thread[last[child]]  # first of Y (when Y is not empty)
+        scratch[2, t] = last[stem[t]]
+    moved = size[cut]
+    # Out of the old order; the old ancestors lose the run.
+    before, after, old_last = previous[cut], thread[last[cut]], last[cut]
+    thread[before], previous[after] = after, before
+    node = parent[cut]
+    while node >= 0:
+        size[node] -= moved
+        if last[node] == old_last:
+            last[node] = before
+        node = parent[node]
+    tail = last[inner]  # A_0: inner's whole old run
+    below_size = size[inner]
+    for t in range(1, k + 1):
+        node, child = stem[t], stem[t - 1]
+        x_last, y_first, node_last = scratch[0, t], scratch[1, t], scratch[2, t]
+        has_x, has_y = x_last != node, last[child] != node_last
+        if has_y:
+            if has_x:
+                thread[x_last], previous[y_first] = y_first, x_last
+            else:
+                thread[node], previous[y_first] = y_first, node
+        thread[tail], previous[node] = node, tail
+        tail = node_last if has_y else (x_last if has_x else node)
+        own_size = size[node] - below_size
+        below_size = size[node]
+        size[node] = own_size
+    for t in range(k - 1, -1, -1):
+        size[stem[t]] += size[stem[t + 1]]
+    for t in range(k + 1):
+        last[stem[t]] = tail
+    # Parents along the stem reverse; inner hangs from outer by the entering arc.
+    upper, arc = outer, new_arc
+    for t in range(k + 1):
+        node = stem[t]
+        old_arc = parent_arc[node]
+        parent[node], parent_arc[node] = upper, arc
+        upper, arc = node, old_arc
+    # Into the new order right after outer; the new ancestors gain the run.
+    after = thread[outer]
+    thread[outer], previous[inner] = inner, outer
+    thread[tail], previous[after] = after, tail
+    extends = last[outer] == outer
+    node = outer
+    while node >= 0:
+        size[node] += moved
+        if extends and last[node] == outer:
+            last[node] = tail
+        else:
+            extends = False
+        node = parent[node]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shift_run(first, count, shift, thread, w):
+    """w += shift on ``count`` nodes of the preorder from ``first`` (a subtree)."""
+    node = first
+    for _ in range(count):
         w[node] += shift
-        child = first_child[node]
-        while child >= 0:
-            stack[size] = child
-            size += 1
-            child = next_sibling[child]
+        node = thread[node]
 
 
 @njit(inline="always", fastmath=PRICING_MATH)
@@ -352,32 +402,33 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
     reduced cost over all pairs); pivots = -1 when ``max_iter`` pivots did not reach
     optimality.
 
-    The tree is kept as parent pointers and child lists. A pivot reverses the parents on
-    the stem (from the entering arc's end in the cut-off part up to the leaving arc) and
-    shifts the potentials of the cut-off part by the entering reduced cost.
+    The tree is kept as parent pointers and its preorder (a cyclic list, with subtree sizes
+    and last nodes), so that a subtree is a run of the list: a pivot shifts the potentials
+    of the cut-off part by the entering reduced cost along its run and splices the run
+    back (:func:`_rehang`), in time linear in the stem and the depth, not the part's size.
     """
     nodes, n = w.shape[0], x.shape[0]
     parent = np.empty(nodes, np.int64)
     parent_arc = np.empty(nodes, np.int64)
-    first_child = np.empty(nodes, np.int64)
-    next_sibling = np.empty(nodes, np.int64)
-    previous_sibling = np.empty(nodes, np.int64)
-    stack = np.empty(nodes, np.int64)
+    thread = np.empty(nodes, np.int64)
+    previous = np.empty(nodes, np.int64)
+    size = np.empty(nodes, np.int64)
+    last = np.empty(nodes, np.int64)
+    stem = np.empty(nodes, np.int64)
+    scratch = np.empty((3, nodes), np.int64)
     mark = np.full(nodes, -1, np.int64)
     path_arcs = np.empty(nodes, np.int64)
     buf = np.empty(nodes - n)
-    _root_tree(top, n, tree_i, tree_j, parent, parent_arc, first_child, next_sibling, previous_sibling, stack)
+    _root_tree(top, n, tree_i, tree_j, parent, parent_arc, thread, previous, size, last)
     block = np.int64(max(64, int(math.sqrt(n * (nodes - n)))))
     position = np.int64(0)
     pivots = 0
-    _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child, next_sibling, w,
-                    stack)
+    _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, thread, w)
     exact_potentials = True
     while True:
         if not exact_potentials:
             # Potentials from the tree's costs (shifts accumulate rounding), then every pair.
-            _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, first_child,
-                            next_sibling, w, stack)
+            _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, thread, w)
             best, p, q, _ = _entering(x, yt, dense, root, half, w, np.inf, n * (nodes - n), np.int64(0), buf)
             if best >= -tol:
                 return pivots, best
@@ -394,23 +445,16 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
         pivots += 1
         theta, leave, on_q_side = _push_around(flow, path_arcs, count_q, count_p)
         # The leaving arc's lower end heads the part cut off from the root, which hangs again
-        # below the entering arc from its end inside (q or p): the stem between reverses.
+        # below the entering arc from its end inside (q or p).
         end = tree_i[leave]
         cut = end if parent_arc[end] == leave else n + tree_j[leave]
         inner = q if on_q_side else p
-        new_parent, new_arc, node = (p if on_q_side else q), leave, inner
-        while True:
-            old_parent, old_arc = parent[node], parent_arc[node]
-            _detach(node, old_parent, first_child, next_sibling, previous_sibling)
-            parent[node], parent_arc[node] = new_parent, new_arc
-            _attach(node, new_parent, first_child, next_sibling, previous_sibling)
-            if node == cut:
-                break
-            new_parent, new_arc, node = node, old_arc, old_parent
-        tree_i[leave], tree_j[leave], flow[leave] = p, q - n, theta
         # Entering reduced cost C_pq - w_p + w_q = best < 0 becomes 0: the cut part's
         # potentials rise by best when it holds p, fall by best when it holds q.
-        _shift_subtree(inner, best if inner == p else -best, first_child, next_sibling, w, stack)
+        _shift_run(cut, size[cut], best if inner == p else -best, thread, w)
+        _rehang(inner, p if on_q_side else q, cut, leave, parent, parent_arc, thread, previous, size, last, stem,
+                scratch)
+        tree_i[leave], tree_j[leave], flow[leave] = p, q - n, theta
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
