@@ -10,10 +10,10 @@ from .reference import lp_transport_cost
 
 
 def _problem(rng, trial):
-    """Small random problems with duplicates, ties, zero weights, n != m, d in 1..5 (from 4 on,
+    """Small random problems with duplicates, ties, zero weights, n != m, d in 1..7 (from 6 on,
     priced from the stored cost matrix)."""
     n, m = (int(k) for k in rng.integers(1, 25, 2))
-    d = int(rng.integers(1, 6))
+    d = int(rng.integers(1, 8))
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d))
     if trial % 3 == 0:
         y[: m // 2] = y[0]  # duplicate points

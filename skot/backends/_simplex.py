@@ -32,7 +32,7 @@ from ._numba import _cost_from
 # Points with at least this many coordinates are priced from their cost matrix (a cdist,
 # then one read per pair) when it has at most STORED_COST_MAX_PAIRS entries (256 MiB):
 # measured faster than recomputing d-term distances (docs/benchmarks.rst); O(n + m) beyond.
-STORED_COST_MIN_DIM = 4
+STORED_COST_MIN_DIM = 6
 STORED_COST_MAX_PAIRS = 2**25
 
 # Pricing reads finite costs only: no NaN lets the minimum of a segment vectorise.
