@@ -59,12 +59,11 @@ def _marginals(a, b, n, m):
 
 
 def _result(solution, shape):
-    # CSR straight from the basic arcs of positive flow (distinct pairs, sorted by row).
-    carrying = np.flatnonzero(solution.flow > 0)
-    carrying = carrying[np.lexsort((solution.cols[carrying], solution.rows[carrying]))]
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(solution.rows[carrying], minlength=shape[0]), out=indptr[1:])
-    plan = sparse.csr_array((solution.flow[carrying], solution.cols[carrying], indptr), shape=shape)
+    # The basic arcs of positive flow: distinct pairs, so the conversion has nothing to sum.
+    carrying = solution.flow > 0
+    plan = sparse.coo_array((solution.flow[carrying], (solution.rows[carrying], solution.cols[carrying])),
+                            shape=shape).tocsr()
+    plan.sort_indices()
     violation = None if solution.least_reduced is None else max(0.0, -solution.least_reduced)
     return ExactTransportResult(plan, solution.u, solution.v, float(solution.flow @ solution.arc_cost), violation,
                                 solution.pivots, solution.basis)
