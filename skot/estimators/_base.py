@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn import get_config
+from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -187,13 +188,15 @@ def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean"
     return eps <= MULTISCALE_MAX_RELATIVE_EPS * box_diameter2(source, target)
 
 
-class DomainTransformerMixin:
+class DomainTransformerMixin(TransformerMixin):
     """fit / fit_transform / transform over source and target rows (docs/conventions.rst).
 
     Subclasses implement ``_fit(X, y, sample_domain, sample_weight)`` (validating
     ``X`` and returning it with the domain of each row) and ``_map(X)`` (the map
     on validated rows). ``sample_domain`` is requested by default through
-    scikit-learn's metadata routing; nothing global is changed.
+    scikit-learn's metadata routing; nothing global is changed. A TransformerMixin itself,
+    so that scikit-learn wraps the ``transform`` and ``fit_transform`` defined here for
+    ``set_output`` (it wraps only the methods a class defines).
     """
 
     # The fitted attribute set last by _fit; until it exists the estimator is not fitted
