@@ -81,10 +81,12 @@ def to_host(array):
     return to_numpy(array)  # any device (CuPy, torch, strict)
 
 
-def infer_sample_domain(n_samples, y=None, sample_domain=None):
+def infer_sample_domain(n_samples, y=None, sample_domain=None, *, labels_only=True):
     """Integer domain of each row from ``sample_domain``, else from masked labels.
 
-    Without either, every row is in source domain 0.
+    Without either, every row is in source domain 0. ``y`` must hold one label per row
+    (a ValueError says how to pass target points, POT's ``fit(Xs, Xt)`` habit) unless
+    ``labels_only`` is False (a final estimator's multi-output ``y``: all rows source).
     """
     y, sample_domain = to_host(y), to_host(sample_domain)
     if sample_domain is not None:
@@ -103,7 +105,13 @@ def infer_sample_domain(n_samples, y=None, sample_domain=None):
         return domain
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n_samples:
-        return domain
+        if not labels_only:
+            return domain
+        raise ValueError(
+            f"y has shape {y.shape} for {n_samples} rows of X: y holds one label per row of X "
+            "(-1 or NaN marks target rows), not target points. Put the source and target rows "
+            "in one X, e.g. X, y, sample_domain = skot.pack(Xs, Xt), then fit(X, sample_domain=sample_domain)."
+        )
     if y.dtype.kind == "f":
         # NaN is always a masked label; -1 too unless the observed labels are continuous.
         missing = np.isnan(y)

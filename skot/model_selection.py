@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils._metadata_requests import _MetadataRequester
+from sklearn.utils.metadata_routing import MetadataRequest
 from scipy.special import entr
 
 from ._domain import infer_sample_domain
@@ -51,17 +52,26 @@ def _predict(estimator, method, X, domains):
 
 
 class _DomainAwareScorer(_MetadataRequester):
-    """Base: splits the rows of a fold into source and target (see module docstring)."""
+    """Base: splits the rows of a fold into source and target (see module docstring).
 
-    __metadata_request__score = {"sample_domain": True}
+    Requests ``sample_domain`` for ``score``, the method under which scikit-learn routes a
+    scorer's metadata; the request is built here since a scorer has no ``score`` method
+    for a class-level request to attach to.
+    """
+
+    def _get_metadata_request(self):
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="sample_domain", alias=True)
+        return request
 
     def _split(self, X, y, sample_domain):
         domains = infer_sample_domain(len(X), y, sample_domain)
         source = domains >= 0
         if source.all() or not source.any():
             raise ValueError(
-                f"{type(self).__name__} needs source and target rows in each test fold "
-                "(use SourceTargetShuffleSplit)."
+                f"{type(self).__name__} needs source and target rows in each test fold; this one has "
+                f"{'only source' if source.all() else 'only target'} rows. Pass "
+                "cv=skot.model_selection.SourceTargetShuffleSplit(), which keeps both in every fold."
             )
         return domains, source
 

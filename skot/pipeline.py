@@ -68,7 +68,9 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
     """
 
     __metadata_request__fit = {"sample_domain": True}
-    __metadata_request__score = {"sample_domain": True}
+    # Pipeline.score routes its sample_weight (None or not) once routing is on: requested
+    # here, so that the pipeline's score works in both modes.
+    __metadata_request__score = {"sample_domain": True, "sample_weight": True}
 
     def __init__(self, estimator):
         self.estimator = estimator
@@ -92,7 +94,7 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
         n_samples = _num_samples(X)
         if y is not None and _num_samples(y) != n_samples:
             raise ValueError(f"X has {n_samples} rows but y has {_num_samples(y)} labels.")
-        rows = np.flatnonzero(infer_sample_domain(n_samples, y, sample_domain) >= 0)
+        rows = np.flatnonzero(infer_sample_domain(n_samples, y, sample_domain, labels_only=False) >= 0)
         if len(rows) == 0:
             raise ValueError("No source rows to fit the final estimator on: every row is marked as target.")
         params = {key: _per_row(value, n_samples, rows) for key, value in fit_params.items()}
@@ -136,10 +138,13 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
         return self.estimator_.transform(X, **params)
 
     @available_if(_inner_has("score"))
-    def score(self, X, y=None, sample_domain=None, **params):
-        """``estimator_.score`` on the rows with known labels (source rows)."""
+    def score(self, X, y=None, sample_domain=None, sample_weight=None, **params):
+        """``estimator_.score`` on the rows with known labels (source rows), weighted by
+        their ``sample_weight`` when given."""
         check_is_fitted(self)
-        rows = np.flatnonzero(infer_sample_domain(_num_samples(X), y, sample_domain) >= 0)
+        rows = np.flatnonzero(infer_sample_domain(_num_samples(X), y, sample_domain, labels_only=False) >= 0)
+        if sample_weight is not None:
+            params["sample_weight"] = sample_weight
         params = {key: _per_row(value, _num_samples(X), rows) for key, value in params.items()}
         y_rows = None if y is None else _rows(y, rows)
         return self.estimator_.score(_rows(X, rows), y_rows, **params)

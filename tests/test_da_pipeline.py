@@ -12,7 +12,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.preprocessing import StandardScaler
 
-from skot import OTDomainAdapter, SourceOnlyEstimator, make_da_pipeline, pack
+from skot import (
+    GaussianBuresMap,
+    OTDomainAdapter,
+    SemiDiscreteMap,
+    SinkhornTransport,
+    SourceOnlyEstimator,
+    WassersteinBarycenter,
+    make_da_pipeline,
+    pack,
+)
 from skot.model_selection import (
     CircularValidationScorer,
     ImportanceWeightedScorer,
@@ -224,3 +233,52 @@ def test_adapter_inside_skada_pipeline_with_skada_scorers(skada):
             assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
     for before, after in zip(copies, (X, y_masked, domain)):
         np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=lambda s: type(s).__name__)
+def test_scorers_request_sample_domain_for_routing(scorer):
+    from sklearn.utils.metadata_routing import get_routing_for_object
+
+    assert get_routing_for_object(scorer).score.requests == {"sample_domain": True}
+
+
+def test_routing_on_default_score_and_unmasked_labels():
+    """Routing on: the pipeline's own score runs (it is routed sample_weight), and labels left
+    unmasked on the target rows give what masked ones give, sample_domain saying which is which."""
+    X, y, domain, y_true = shifted_classes()
+    pipe = make_da_pipeline(OTDomainAdapter(), LogisticRegression())
+    cv = SourceTargetShuffleSplit(n_splits=2, random_state=0)
+    off = cross_validate(pipe, X, y, cv=cv, error_score="raise")["test_score"]
+    with sklearn.config_context(enable_metadata_routing=True):
+        on_without_domains = cross_validate(pipe, X, y, cv=cv, error_score="raise")["test_score"]
+        on = cross_validate(pipe, X, y, cv=cv, params={"sample_domain": domain}, error_score="raise")["test_score"]
+        masked, unmasked = (cross_validate(pipe, X, labels, cv=cv, scoring=PredictionEntropyScorer(),
+                                           params={"sample_domain": domain}, error_score="raise")["test_score"]
+                            for labels in (y, y_true))
+    np.testing.assert_allclose(on_without_domains, off)
+    assert np.all(np.isfinite(on))
+    np.testing.assert_allclose(unmasked, masked)
+
+
+def test_single_domain_folds_say_which_splitter_to_use():
+    X, y, domain, _ = shifted_classes()
+    source = domain >= 0
+    model = make_da_pipeline(OTDomainAdapter(), LogisticRegression()).fit(X, y)
+    with pytest.raises(ValueError, match="only target rows.*SourceTargetShuffleSplit"):
+        PredictionEntropyScorer()(model, X[~source], y[~source])
+    with pytest.raises(ValueError, match="only source rows.*SourceTargetShuffleSplit"):
+        ImportanceWeightedScorer()(model, X[source], y[source])
+    transport = SinkhornTransport().fit(X, y)
+    with pytest.raises(ValueError, match="SourceTargetShuffleSplit"):
+        transport.score(X[~source], y[~source])
+
+
+@pytest.mark.parametrize("estimator", [SinkhornTransport(), GaussianBuresMap(), SemiDiscreteMap(),
+                                       WassersteinBarycenter(), OTDomainAdapter()], ids=repr)
+def test_target_points_passed_as_y_are_an_error_that_says_how_to_pack(estimator):
+    rng = np.random.default_rng(0)
+    source, target = rng.normal(size=(30, 2)), rng.normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"y has shape \(20, 2\).*skot.pack"):
+        estimator.fit(source, target)
+    with pytest.raises(ValueError, match=r"y has shape \(20,\)"):
+        estimator.fit(source, target[:, 0])

@@ -330,7 +330,12 @@ class DomainTransformerMixin(TransformerMixin):
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
         is_source = domains >= 0
         if not is_source.any():
-            raise ValueError("score needs source rows; every row of X is marked as target.")
+            raise ValueError(
+                "score needs source rows; every row of X is marked as target. In a search or "
+                "cross-validation this is a fold without source rows (KFold on source rows "
+                "followed by target rows): pass cv=skot.model_selection.SourceTargetShuffleSplit(), "
+                "which keeps both in every fold."
+            )
         return X, domains, is_source, domain_weights(X, None, domains, is_source, "source", min_samples=1)
 
     def _validate_fitted_input(self, X, method="transform"):
