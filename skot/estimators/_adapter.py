@@ -1,5 +1,6 @@
 """OTDomainAdapter: the domain-adaptation step of a pipeline, over any of skot's maps."""
 
+import time
 import warnings
 from numbers import Real
 
@@ -11,6 +12,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
+from .._progress import fitted
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import BACKENDS, METRICS, get_geometry, pairwise_cost, resolve_backend
 from ..solvers import (
@@ -79,6 +81,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         (``max_iter``, ``tol``).
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
     verbose : int, default=0
+        Progress of the solvers (iteration, error against the tolerance, elapsed time)
+        through the ``"skot"`` logger at INFO level, a line every ``5 / verbose`` seconds
+        at most (a handler on standard error is added when logging is not configured).
     random_state : int, RandomState instance or None, default=None
 
     Attributes
@@ -274,7 +279,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
 
         Parameters are those of :meth:`fit`.
         """
+        start = time.perf_counter()
         X, domains = self._fit(X, y, sample_domain, sample_weight)
+        fitted(self, start)
         return self._adapt(X, domains)
 
     @accepts_dask_arrays

@@ -1,5 +1,6 @@
 """WassersteinBarycenter: barycenter of the domains in the data, and maps onto it."""
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._progress import fitted
 from ..backends._array_api import device
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
@@ -73,6 +75,9 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         maps) with :func:`skot.solvers.multiscale_sinkhorn`; "auto", True and False as in
         :class:`~skot.SinkhornTransport`, decided on the largest domain.
     verbose : int, default=0
+        Progress of the solvers (iteration, error against the tolerance, elapsed time)
+        through the ``"skot"`` logger at INFO level, a line every ``5 / verbose`` seconds
+        at most (a handler on standard error is added when logging is not configured).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial support (drawn from the Gaussian fit of the pooled data).
 
@@ -191,7 +196,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     def _fit_gaussian(self, measures, weights):
         moments = [fit_gaussian(points, masses, ridge=self.covariance_reg) for points, masses in measures]
         result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights,
-                                  max_iter=self.max_iter, tol=self.tol)
+                                  max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
         warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
         maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
         return {
@@ -216,17 +221,17 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         eps, map_eps = self.reg * scale, self.map_reg * scale
         multiscale = eps > 0 and use_multiscale(self.multiscale, backend, init, largest, eps)
         result = free_support_barycenter(make_geometry, measures, weights, init, eps, max_iter=self.max_iter,
-                                         tol=self.tol, multiscale=multiscale)
+                                         tol=self.tol, multiscale=multiscale, verbose=self.verbose)
         warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
         map_multiscale = use_multiscale(self.multiscale, backend, largest, result.support, map_eps)
         potentials = []
         for points, masses in measures:
             if map_multiscale:
                 solved = multiscale_sinkhorn(points, result.support, masses, result.weights, map_eps, tol=1e-10,
-                                             max_iter=MAP_MAX_ITER)
+                                             max_iter=MAP_MAX_ITER, verbose=self.verbose)
             else:
                 solved = sinkhorn(make_geometry(points, result.support), masses, result.weights, map_eps,
-                                  tol=1e-10, max_iter=MAP_MAX_ITER)
+                                  tol=1e-10, max_iter=MAP_MAX_ITER, verbose=self.verbose)
             warn_if_not_converged(self, solved, 1e-10)
             potentials.append(solved.potential_target)
         return {
@@ -269,7 +274,9 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
 
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
         """Fit, then map every row onto the barycenter by its own domain's map."""
+        start = time.perf_counter()
         X, domains = self._fit(X, y, sample_domain, sample_weight)
+        fitted(self, start)
         return self._map_domains(X, domains)
 
     @accepts_dask_arrays

@@ -1,5 +1,6 @@
 """Validation shared by the estimators: data layout, backends, warnings."""
 
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..backends._array_api import array_namespace, device, is_cupy_namespace, is_numpy_namespace
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
+from .._progress import fitted
 from ..backends import is_dask_array, resolve_backend
 from ..backends._costs import box_diameter2
 from ..backends._multiscale import MAX_DIM as MULTISCALE_MAX_DIM
@@ -225,12 +227,16 @@ class DomainTransformerMixin(TransformerMixin):
         -------
         self
         """
+        start = time.perf_counter()
         self._fit(X, y, sample_domain, sample_weight)
+        fitted(self, start)
         return self
 
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
         """Fit, then map the source rows; target rows are returned as they are."""
+        start = time.perf_counter()
         X, domains = self._fit(X, y, sample_domain, sample_weight)
+        fitted(self, start)
         if is_dask_array(X):
             return self.transform(X, sample_domain=domains)
         return self._map_source_rows(X, domains)

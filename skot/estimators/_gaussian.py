@@ -42,6 +42,8 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         Array backend (the closed form is dense linear algebra on every CPU backend).
     verbose : int, default=0
+        The fit's time through the ``"skot"`` logger at INFO level (a handler on standard error
+        is added when logging is not configured).
 
     Attributes
     ----------

@@ -69,6 +69,9 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         Relative accuracy of the cell masses on the fit samples.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
     verbose : int, default=0
+        Progress of the solvers (iteration, error against the tolerance, elapsed time)
+        through the ``"skot"`` logger at INFO level, a line every ``5 / verbose`` seconds
+        at most (a handler on standard error is added when logging is not configured).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial points of a learned target (drawn from the source's Gaussian fit).
 
@@ -256,13 +259,15 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         n_batches += 1
         if self.solver == "sgd":
             result, sgd_state = semidiscrete_sgd(make_geometry, source, points, b, eps, scale=scale, a=a,
-                                                 state=sgd_state, random_state=self.random_state)
+                                                 state=sgd_state, random_state=self.random_state,
+                                                 verbose=self.verbose)
             average = result.potential
         else:
             # Below the batch's own sampling noise, a tighter fit only fits that noise.
             tol = max(self.tol, min(1.0, np.sqrt(len(b) / len(source))))
             result = semidiscrete_newton(make_geometry, source, a, points, b, eps,
-                                         scale=scale, max_iter=self.max_iter, tol=tol, init=average)
+                                         scale=scale, max_iter=self.max_iter, tol=tol, init=average,
+                                         verbose=self.verbose)
             average = result.potential if average is None else average + (result.potential - average) / n_batches
         if isinstance(self.target, Integral):
             moved = self._cell_barycenters(self._geometry(source, points, backend), source, a, points,
@@ -283,18 +288,19 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         """
         if backend == "array_api":
             return semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
-                                     max_iter=self.max_iter, tol=self.tol,
+                                     max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
                                      init=None if previous is None else previous.potential), None
         if self.solver == "sgd":
             return semidiscrete_sgd(lambda x, y: self._geometry(x, y, backend), source, points, b, eps,
-                                    scale=scale, a=a, random_state=self.random_state)
+                                    scale=scale, a=a, random_state=self.random_state, verbose=self.verbose)
         init = None if previous is None else previous.potential
         if self.solver == "newton" or (self.solver == "auto" and NEWTON_MIN_POINTS <= len(points) <= NEWTON_MAX_POINTS):
             return semidiscrete_newton(lambda x, y: self._geometry(x, y, backend), source, a, points, b, eps,
                                        scale=scale, max_iter=self.max_iter, tol=self.tol, init=init,
-                                       start=None if previous is None else previous.smoothing), None
+                                       start=None if previous is None else previous.smoothing,
+                                       verbose=self.verbose), None
         return semidiscrete_dual(self._geometry(source, points, backend), a, b, eps, scale=scale,
-                                 max_iter=self.max_iter, tol=self.tol, init=init), None
+                                 max_iter=self.max_iter, tol=self.tol, init=init, verbose=self.verbose), None
 
     def _cell_logits(self):
         if self.epsilon_ > 0:

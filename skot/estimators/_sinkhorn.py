@@ -70,7 +70,9 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         2 10^7 source-target pairs when eps is at most 2e-3 times the squared diameter of the
         points; True forces it (an error says which condition fails), False forbids it.
     verbose : int, default=0
-        Solver progress printing.
+        Progress of the solvers (iteration, error against the tolerance, elapsed time)
+        through the ``"skot"`` logger at INFO level, a line every ``5 / verbose`` seconds
+        at most (a handler on standard error is added when logging is not configured).
     random_state : int, RandomState instance or None, default=None
         Seeds the reference target draws.
 

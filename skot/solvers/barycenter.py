@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import Progress
 from ..backends import like, namespace, to_numpy
 from .exact import barycentric_images, exact_transport
 from .multiscale import multiscale_sinkhorn
@@ -37,7 +38,8 @@ class FreeSupportBarycenterResult:
 
 
 def free_support_barycenter(make_geometry, measures, domain_weights, init_support, eps, *,
-                            max_iter=100, tol=1e-7, sinkhorn_tol=1e-9, sinkhorn_max_iter=1000, multiscale=False):
+                            max_iter=100, tol=1e-7, sinkhorn_tol=1e-9, sinkhorn_max_iter=1000, multiscale=False,
+                            verbose=0):
     """Barycenter support by the fixed point z <- sum_k w_k T_k(z) (see module docstring).
 
     Parameters
@@ -55,6 +57,8 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         Accuracy of the entropic plans.
     multiscale : bool
         Solve the entropic plans with :func:`multiscale_sinkhorn` (NumPy points, d <= 3).
+    verbose : int
+        Progress (iteration, relative move against ``tol``) through the ``"skot"`` logger.
 
     Returns
     -------
@@ -88,7 +92,8 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         return float(xp.sqrt(xp.mean(xp.sum(values**2, axis=1))))
 
     image = entropic_image if eps > 0 else exact_image
-    converged, n_iter = False, 0
+    converged, n_iter, change = False, 0, None
+    progress = Progress("free-support barycenter", verbose, tol)
     for n_iter in range(1, max_iter + 1):
         updated = sum(float(w) * image(k, points, masses)
                       for k, (w, (points, masses)) in enumerate(zip(domain_weights, measures)))
@@ -102,4 +107,6 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         if change <= tol:
             converged = True
             break
+        progress(n_iter, change)
+    progress.done(n_iter, change, converged)
     return FreeSupportBarycenterResult(support, weights, n_iter, converged)

@@ -13,6 +13,7 @@ from scipy.linalg.blas import dsyrk
 from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 
+from .._progress import Progress
 from ..backends._array_api import device
 from ..backends import namespace
 
@@ -182,12 +183,13 @@ class BuresBarycenterResult:
     converged: bool
 
 
-def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-10):
+def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-10, verbose=0):
     """Wasserstein barycenter of Gaussians by the fixed point of Alvarez-Esteban et al. (2016).
 
     mean = sum_k w_k m_k; S <- S^-1/2 (sum_k w_k (S^1/2 C_k S^1/2)^1/2)^2 S^-1/2, started at
     the weighted mean covariance, stopped when the relative change of S is below ``tol``.
-    Commuting covariances give (sum_k w_k C_k^1/2)^2.
+    Commuting covariances give (sum_k w_k C_k^1/2)^2. ``verbose``: progress through the
+    ``"skot"`` logger.
     """
     xp = namespace(means[0])
     weights = np.full(len(means), 1.0 / len(means)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -197,7 +199,8 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
         return float(xp.sqrt(xp.sum(matrix * matrix)))
 
     current = sum(float(w) * cov for w, cov in zip(weights, covariances))
-    converged, n_iter = False, 0
+    converged, n_iter, change = False, 0, None
+    progress = Progress("Bures barycenter", verbose, tol)
     for n_iter in range(1, max_iter + 1):
         values, vectors = _eigh_psd(current)
         root = _spectral(values, vectors, xp.sqrt)
@@ -210,4 +213,6 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
         if change <= tol:
             converged = True
             break
+        progress(n_iter, change)
+    progress.done(n_iter, change, converged)
     return BuresBarycenterResult(sum(float(w) * mean for w, mean in zip(weights, means)), current, n_iter, converged)

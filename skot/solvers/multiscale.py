@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._progress import Progress
 from ..backends import OnlineGeometry
 from ..backends._costs import box_diameter2
 from ..backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
@@ -138,7 +139,8 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     with_cost : bool
         Also compute the transport cost <C, P> (one more truncated pass).
     verbose : int
-        Print each level's size, iterations and certified errors when positive.
+        Each level's iterations and certified error through the ``"skot"`` logger when
+        positive (see :mod:`skot._progress`).
 
     Returns
     -------
@@ -184,14 +186,12 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
         for _ in range(MAX_TIGHTENINGS + 1):
             geometry = BlockSparseGeometry(x_cloud, y_cloud, level_budget)
             result = sinkhorn(geometry, a_sorted, b_sorted, eps, max_iter=max_iter, tol=level_tol, init=init,
-                              anderson_memory=anderson_memory)
+                              anderson_memory=anderson_memory, verbose=verbose)
             f, g = result.potential_source, result.potential_target
             row_error, column_error, mass = _certified_errors(geometry, f, g, a_sorted, b_sorted, eps)
             n_iter = result.n_iter
-            if verbose:
-                print(f"multiscale: {x_cloud.coordinates.shape[1]} x {y_cloud.coordinates.shape[1]} points, "
-                      f"budget {level_budget:.1e}, {result.n_iter} iterations, certified marginal "
-                      f"errors {row_error:.2e} / {column_error:.2e}, {geometry.pairs:.3g} costs")
+            Progress(f"multiscale {x_cloud.coordinates.shape[1]} x {y_cloud.coordinates.shape[1]} points", verbose,
+                     level_tol).done(result.n_iter, max(row_error, column_error), result.converged)
             if max(row_error, column_error) <= level_tol or not result.converged:
                 break
             level_budget = min(level_budget, BUDGET_FRACTION * tol) / TIGHTENING

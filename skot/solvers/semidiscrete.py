@@ -23,6 +23,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from sklearn.utils import check_random_state
 
+from .._progress import Progress
 from ..backends import duplicate_groups, like, namespace, one_blas_thread, semidual_sgd, softmax_hessian, to_numpy
 
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
@@ -139,8 +140,10 @@ def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
     )
 
 
-def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
+def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter, progress=None):
     """L-BFGS on the semi-dual smoothed by ``eps``; returns ``(potential, converged, iterations)``.
+
+    ``progress``: a :class:`skot._progress.Progress` told each iteration.
 
     The m weights live on the host (SciPy's L-BFGS); the reductions run on the geometry's
     arrays, wherever they are (one m-vector crosses each way per evaluation).
@@ -153,16 +156,24 @@ def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter):
         return -float(b @ g + a @ softmins), to_numpy(masses - b)
 
     gtol = tol * float(namespace(b).min(b))
+    iterations = 0
+
+    def report(intermediate_result):
+        nonlocal iterations
+        iterations += 1
+        progress(iterations, note=f"L-BFGS, smoothing {eps:.2e}")
+
     # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
     # between calls would steal the cores from the kernels' threads.
     with one_blas_thread():
         result = minimize(negative, to_numpy(potential), jac=True, method="L-BFGS-B",
+                          callback=None if progress is None else report,
                           options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0})
     converged = bool(np.max(np.abs(result.jac)) <= gtol)
     return like(result.x - np.mean(result.x), b), converged, result.nit
 
 
-def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, init=None):
+def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, init=None, verbose=0):
     """Maximise the semi-dual on ``geometry`` (rows: source samples, columns: targets).
 
     Parameters
@@ -180,6 +191,8 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
         Stop a stage when every |cell mass - b_j| <= tol * b_j.
     init : ndarray, optional
         Warm start for g; it skips the annealing stages.
+    verbose : int
+        Progress through the ``"skot"`` logger (see :mod:`skot._progress`).
 
     Returns
     -------
@@ -191,9 +204,12 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     # A warm start is already near the optimum: no annealing from a large eps.
     schedule = [s * scale for s in ANNEALING if s * scale > final and init is None] + [final]
     n_iter, converged = 0, False
+    progress = Progress("semi-discrete", verbose, tol)
     for stage_eps in schedule:
-        potential, converged, iterations = _lbfgs_stage(geometry, a, b, potential, stage_eps, tol, max_iter)
+        potential, converged, iterations = _lbfgs_stage(geometry, a, b, potential, stage_eps, tol, max_iter,
+                                                        progress)
         n_iter += iterations
+    progress.done(n_iter, converged=converged)
     return _result(geometry, a, b, potential, eps, n_iter, converged, final)
 
 
@@ -203,10 +219,11 @@ def _nearest_neighbour_cost(points):
     return float(np.median(distances[:, 1] ** 2)) or np.inf
 
 
-def _newton_stage(geometry, a, b, potential, eps, tol, max_iter, first=None):
+def _newton_stage(geometry, a, b, potential, eps, tol, max_iter, first=None, progress=None):
     """Damped Newton on the semi-dual smoothed by ``eps``, until every |mass_j - b_j| <= tol b_j.
 
-    ``first``: the ``soft_masses`` output at the starting potential, if already computed.
+    ``first``: the ``soft_masses`` output at the starting potential, if already computed;
+    ``progress``: a :class:`skot._progress.Progress` told each iteration's relative error.
     Armijo backtracking keeps each step an ascent. Returns ``(potential, converged, iterations)``.
     """
     log_b = np.log(b)
@@ -216,7 +233,10 @@ def _newton_stage(geometry, a, b, potential, eps, tol, max_iter, first=None):
     value = b @ potential + a @ softmins
     for iteration in range(max_iter):
         gradient = b - masses
-        if np.max(np.abs(gradient) / b) <= tol:
+        error = float(np.max(np.abs(gradient) / b))
+        if progress is not None:
+            progress(iteration, error, note=f"Newton, smoothing {eps:.2e}")
+        if error <= tol:
             return potential, True, iteration
         hessian = softmax_hessian(a, index, prob, len(b)) / eps
         curvature = np.mean(np.diag(hessian))
@@ -246,7 +266,7 @@ def _newton_stage(geometry, a, b, potential, eps, tol, max_iter, first=None):
 
 
 def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max_iter=50, tol=1e-4,
-                        init=None, start=None):
+                        init=None, start=None, verbose=0):
     """Maximise the semi-dual by annealed damped Newton (see module docstring).
 
     Parameters
@@ -266,6 +286,8 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
         Relative accuracy of the cell masses on the samples (hard cells when eps = 0).
     init, start : ndarray, float, optional
         Warm start for g and the smoothing to resume from.
+    verbose : int
+        Progress through the ``"skot"`` logger (see :mod:`skot._progress`).
 
     Returns
     -------
@@ -280,7 +302,7 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
     if init is None and n // COARSE_STRIDE >= MIN_SAMPLES_PER_CELL * m:
         rows = np.arange(0, n, COARSE_STRIDE)
         coarse = semidiscrete_newton(make_geometry, samples[rows], a[rows] / a[rows].sum(), points, b, eps,
-                                     scale=scale, max_iter=max_iter, tol=min(4 * tol, 1.0))
+                                     scale=scale, max_iter=max_iter, tol=min(4 * tol, 1.0), verbose=verbose)
         init, start, n_iter = coarse.potential, coarse.smoothing, coarse.n_iter
     geometry = make_geometry(samples, points)
     potential = np.zeros(m) if init is None else np.array(init, dtype=np.float64)
@@ -298,15 +320,17 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
                 break
             stage = max(stage / 10, final)
     converged = False
+    progress = Progress(f"semi-discrete, {n} samples", verbose, tol)
     with one_blas_thread():
         while True:
             potential, stage_converged, iterations = _newton_stage(geometry, a, b, potential, stage, tol,
-                                                                   max_iter, first)
+                                                                   max_iter, first, progress)
             first = None
             if not stage_converged:
                 # Too few samples near the cell boundaries for a reliable Hessian at this
                 # eps: L-BFGS, whose convergence does not depend on it, finishes the stage.
-                potential, stage_converged, more = _lbfgs_stage(geometry, a, b, potential, stage, tol, max_iter)
+                potential, stage_converged, more = _lbfgs_stage(geometry, a, b, potential, stage, tol, max_iter,
+                                                                progress)
                 iterations += more
             potential = potential - potential.mean()
             n_iter += iterations
@@ -320,6 +344,7 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
                 converged = stage_converged and stage <= final
                 break
             stage = max(stage / 10, final)
+    progress.done(n_iter, converged=converged)
     return _result(geometry, a, b, potential, eps, n_iter, converged, stage)
 
 
@@ -346,7 +371,7 @@ class SGDState:
 
 
 def semidiscrete_sgd(make_geometry, draws, points, b, eps, *, scale, a=None, n_steps=None, state=None,
-                     batch_size=SGD_BATCH, random_state=None):
+                     batch_size=SGD_BATCH, random_state=None, verbose=0):
     """Maximise the semi-dual by averaged SGD, each source draw used once.
 
     Step t uses ``batch_size`` fresh draws: g <- g - lr_t (cell weights of the draws - b),
@@ -380,6 +405,8 @@ def semidiscrete_sgd(make_geometry, draws, points, b, eps, *, scale, a=None, n_s
     batch_size : int
     random_state : int, RandomState instance or None
         Order of the samples.
+    verbose : int
+        Progress (steps made) through the ``"skot"`` logger, chunk by chunk.
 
     Returns
     -------
@@ -412,7 +439,15 @@ def semidiscrete_sgd(make_geometry, draws, points, b, eps, *, scale, a=None, n_s
     burn_in = state.burn_in if state.step else (total // batch_size) // 4
     schedule = (SGD_RATE * scale * np.sqrt(m * batch_size), 2.0 / 3.0, SGD_SMOOTHING * scale, 0.5, float(eps),
                 float(burn_in))
-    step = semidual_sgd(chunks, points, b, potential, average, state.step, batch_size, schedule)
+    progress = Progress("semi-discrete SGD", verbose)
+
+    def reported(chunks):
+        for done, chunk_rows in enumerate(chunks):
+            progress(state.step + done * SGD_CHUNK_STEPS, note=f"of {state.step + total // batch_size} steps")
+            yield chunk_rows
+
+    step = semidual_sgd(reported(chunks), points, b, potential, average, state.step, batch_size, schedule)
+    progress.done(step)
     if callable(draws):
         samples, a = np.asarray(draws(chunk), dtype=np.float64), None
     else:

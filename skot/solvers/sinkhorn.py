@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from .._progress import Progress
 from ..backends._array_api import device
 from ..backends import logsumexp as generic_logsumexp, one_blas_thread
 from ..backends import namespace
@@ -143,7 +144,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     anderson_memory : int
         Iterates kept by Anderson acceleration; 0 for plain Sinkhorn.
     verbose : int
-        Print progress every ``max(1, 100 // verbose)`` iterations when positive.
+        Progress through the ``"skot"`` logger when positive (see :mod:`skot._progress`).
 
     Returns
     -------
@@ -162,6 +163,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     elif init is not None:
         f = xp.asarray(init[0], dtype=xp.float64, device=device(a), copy=True)
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
+    progress = Progress("sinkhorn", verbose, tol)
     anderson = _Anderson(anderson_memory, a)
     f_new = column_softmin = None
     # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
@@ -185,8 +187,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
                 f, g = f + shift, g - shift
             f_new = tau * geometry.softmin(g + eps * log_b, eps, axis=1)
             error = float(a @ xp.abs(xp.expm1((f - f_new) / eps)))
-            if verbose and n_iter % max(1, 100 // verbose) == 0:
-                print(f"sinkhorn: iteration {n_iter}, marginal error {error:.3e}")
+            progress(n_iter, error)
             if error <= tol:
                 f = f_new
                 converged = True
@@ -202,6 +203,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
             column_softmin = geometry.softmin(f + eps * log_a, eps, axis=0)
         column_excess = b * xp.expm1((g - column_softmin) / eps)  # P^T 1 - b
     n_iter += from_target  # the first update of f, from the given g
+    progress.done(n_iter, error, converged)
     # The dual's last term, -eps (<P, 1> - 1), is -eps sum(P^T 1 - b): b sums to one.
     dual = _marginal_dual(f, a, reg_m) + _marginal_dual(g, b, reg_m) - eps * float(xp.sum(column_excess))
     return SinkhornResult(
