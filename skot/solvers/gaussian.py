@@ -132,10 +132,10 @@ class GaussianOTResult:
 def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rcond=1e-12):
     """Bures-Wasserstein map and distance, or the entropic map when ``eps > 0``.
 
-    With M = A^1/2 B A^1/2 = V diag(mu) V^T (two eigendecompositions in all):
-    T = A^-1/2 V diag(sqrt(mu)) V^T A^-1/2, W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 sum sqrt(mu).
-    Entropic (min E|X - Y|^2 + eps KL(pi | mu (x) nu); Janati et al. 2020, s = eps / 2):
-    T = A^-1/2 D A^-1/2 / 2 - (s / 2) A^-1 with D = V diag(sqrt(4 mu + s^2)) V^T; the
+    With ``M = A^1/2 B A^1/2 = V diag(mu) V^T`` (two eigendecompositions in all):
+    ``T = A^-1/2 V diag(sqrt(mu)) V^T A^-1/2``, ``W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 sum sqrt(mu)``.
+    Entropic (``min E|X - Y|^2 + eps KL(pi | mu (x) nu)``; Janati et al. 2020, ``s = eps / 2``):
+    ``T = A^-1/2 D A^-1/2 / 2 - (s / 2) A^-1`` with ``D = V diag(sqrt(4 mu + s^2)) V^T``; the
     map tends to the unregularised one as eps -> 0.
     """
     xp = namespace(cov_source, cov_target)

@@ -59,7 +59,7 @@ class SemiDiscreteResult:
         L-BFGS iterations over all annealing stages.
     converged : bool
     error : float
-        Largest |cell mass - b_j| relative to b_j.
+        Largest ``|cell mass - b_j|`` relative to ``b_j``.
     smoothing : float
         The last annealing stage's eps.
     labels : ndarray of int or None
@@ -188,7 +188,7 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     max_iter : int
         L-BFGS iterations per annealing stage.
     tol : float
-        Stop a stage when every |cell mass - b_j| <= tol * b_j.
+        Stop a stage when every ``|cell mass - b_j| <= tol * b_j``.
     init : ndarray, optional
         Warm start for g; it skips the annealing stages.
     verbose : int
