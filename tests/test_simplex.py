@@ -121,3 +121,23 @@ def test_limits_and_bad_weights_are_clear_errors():
         exact_transport(x, y, -np.full(30, 1 / 30), np.full(40, 1 / 40))
     with pytest.raises(ValueError, match="shapes"):
         exact_plan(np.ones((3, 4)), np.full(4, 0.25), np.full(4, 0.25))
+
+
+def test_progress_runs_resume_from_the_last_basis_to_the_same_optimum(monkeypatch, caplog):
+    import logging
+
+    from skot.backends import _simplex
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(120, 2)), rng.normal(size=(90, 2))
+    a, b = rng.random(120), rng.random(90)
+    a, b = a / a.sum(), b / b.sum()
+    quiet = exact_transport(x, y, a, b)
+    monkeypatch.setattr(_simplex, "PROGRESS_PIVOTS", 50)  # many runs of 50 pivots
+    with caplog.at_level(logging.INFO, logger="skot"):
+        reported = exact_transport(x, y, a, b, verbose=1)
+    assert reported.cost == pytest.approx(quiet.cost, rel=1e-12)
+    assert reported.dual_violation <= 4e-12 * pairwise_cost(x, y, "sqeuclidean").max()
+    assert any("network simplex" in record.getMessage() for record in caplog.records)
+    with pytest.raises(RuntimeError, match="pivots"):
+        exact_transport(x, y, a, b, verbose=1, max_iter=120)

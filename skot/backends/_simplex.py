@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .._progress import Progress
 from ._costs import cosine_embedding, pairwise_cost
 from ._numba import _cost_from
 
@@ -34,6 +35,9 @@ from ._numba import _cost_from
 # measured faster than recomputing d-term distances (docs/benchmarks.rst); O(n + m) beyond.
 STORED_COST_MIN_DIM = 6
 STORED_COST_MAX_PAIRS = 2**25
+# With progress reporting, the simplex runs in pieces of this many pivots (a second or two
+# at 20000 points a side), each resuming from the last basis.
+PROGRESS_PIVOTS = 20000
 
 # Pricing reads finite costs only: no NaN lets the minimum of a segment vectorise.
 PRICING_MATH = {"nnan", "nsz", "contract"}
@@ -525,7 +529,8 @@ def _cost_bound(data, metric):
     return float(reach if metric == "euclidean" else reach**2)
 
 
-def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", basis=None, max_iter=None):
+def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", basis=None, max_iter=None,
+                      verbose=0):
     """Optimal plan of min <C, P> over P >= 0, P 1 = a, P^T 1 = b, as its basis.
 
     ``C`` is the dense ``cost`` matrix, or ``c(x_i, y_j)`` computed on the fly from the points
@@ -541,7 +546,8 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     least_reduced >= -4e-12 max C`` for every pair (equality on the basic arcs), and its
     basis starts a problem with the same weights and another cost (``basis=``). ``b`` is
     rescaled to the sum of ``a``. Raises a RuntimeError after ``max_iter`` pivots (default
-    ``50 (n + m)^2``) without optimality.
+    ``50 (n + m)^2``) without optimality. ``verbose``: the pivots made, through the
+    ``"skot"`` logger.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -575,9 +581,8 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     else:
         tol = 1e-12 * max(_cost_bound(data, metric), np.finfo(float).tiny)
         max_iter = 50 * (n + m) ** 2 if max_iter is None else int(max_iter)
-        pivots, least_reduced = simplex_kernel(*data, tol, max_iter, top, tree_i, tree_j, flow, w)
-        if pivots < 0:
-            raise RuntimeError(f"The network simplex made {max_iter} pivots without reaching an optimal basis.")
+        pivots, least_reduced = _pivot(data, tol, max_iter, top, tree_i, tree_j, flow, w, Progress("network simplex",
+                                                                                                    verbose))
         least_reduced = float(least_reduced)
     u, v = w[:n], -w[n:]
     basis = (tree_i.copy(), tree_j.copy(), flow.copy(), top)
@@ -587,6 +592,23 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     if not all_kept:
         u, v = _with_left_out_potentials(a, b, kept_a, kept_b, u, v, cost, x, y, metric)
     return SimplexSolution(rows, cols, flow, arc_cost, u, v, pivots, least_reduced, basis)
+
+
+def _pivot(data, tol, max_iter, top, tree_i, tree_j, flow, w, progress):
+    """:func:`simplex_kernel` to optimality; when ``progress`` reports, in runs of
+    PROGRESS_PIVOTS pivots, each resuming from the basis the last one left."""
+    run = max_iter if not progress.enabled else min(max_iter, PROGRESS_PIVOTS)
+    done = 0
+    while True:
+        pivots, least_reduced = simplex_kernel(*data, tol, run, top, tree_i, tree_j, flow, w)
+        if pivots >= 0:
+            progress.done(done + pivots)
+            return done + pivots, least_reduced
+        done += run
+        if done >= max_iter:
+            raise RuntimeError(f"The network simplex made {max_iter} pivots without reaching an optimal basis.")
+        progress(done, -float(least_reduced), note="pivots made; error: |the entering reduced cost|")
+        run = min(run, max_iter - done)
 
 
 def _with_left_out_potentials(a, b, kept_a, kept_b, u_kept, v_kept, cost, x, y, metric):

@@ -230,8 +230,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         a, b = data.source_weights, data.target_weights
         if self.reg_class is None:
             # Sparse plan; costs on the fly from the points unless the metric is a callable.
-            result = (exact_plan(pairwise_cost(source, target, self.metric), a, b) if callable(self.metric)
-                      else exact_transport(source, target, a, b, metric=self.metric))
+            result = (exact_plan(pairwise_cost(source, target, self.metric), a, b, verbose=self.verbose)
+                      if callable(self.metric)
+                      else exact_transport(source, target, a, b, metric=self.metric, verbose=self.verbose))
             plan, n_iter = result.plan, result.n_iter
         else:
             if labels is None:

@@ -84,7 +84,7 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         # The exact plan is combinatorial (network simplex): solved on the host.
         host_points = to_numpy(points)
         result = exact_transport(to_numpy(support), host_points, to_numpy(weights), to_numpy(masses),
-                                 basis=bases.get(domain))
+                                 basis=bases.get(domain), verbose=verbose)
         bases[domain] = result.basis
         return like(barycentric_images(result.plan, host_points), support)
 

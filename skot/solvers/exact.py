@@ -69,7 +69,7 @@ def _result(solution, shape):
                                 solution.pivots, solution.basis)
 
 
-def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, max_iter=None):
+def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, max_iter=None, verbose=0):
     """Optimal plan between point clouds, costs ``c(x_i, y_j)`` computed on the fly.
 
     Parameters
@@ -84,6 +84,8 @@ def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, m
         moved little.
     max_iter : int, optional
         Pivot limit (default ``50 (n + m)^2``); reaching it raises a RuntimeError.
+    verbose : int, default=0
+        Progress (pivots made) through the ``"skot"`` logger.
 
     Returns
     -------
@@ -92,18 +94,18 @@ def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, m
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     a, b = _marginals(a, b, len(x), len(y))
-    solution = transport_simplex(a, b, x=x, y=y, metric=metric, basis=basis, max_iter=max_iter)
+    solution = transport_simplex(a, b, x=x, y=y, metric=metric, basis=basis, max_iter=max_iter, verbose=verbose)
     return _result(solution, (len(x), len(y)))
 
 
-def exact_plan(cost, a, b, *, basis=None, max_iter=None):
+def exact_plan(cost, a, b, *, basis=None, max_iter=None, verbose=0):
     """Optimal plan for a dense cost matrix; see :func:`exact_transport`.
 
     Parameters
     ----------
     cost : ndarray of shape (n, m)
     a, b : ndarray of shape (n,), (m,)
-    basis, max_iter : see :func:`exact_transport`
+    basis, max_iter, verbose : see :func:`exact_transport`
 
     Returns
     -------
@@ -111,7 +113,7 @@ def exact_plan(cost, a, b, *, basis=None, max_iter=None):
     """
     cost = np.asarray(cost, dtype=np.float64)
     a, b = _marginals(a, b, *cost.shape)
-    return _result(transport_simplex(a, b, cost, basis=basis, max_iter=max_iter), cost.shape)
+    return _result(transport_simplex(a, b, cost, basis=basis, max_iter=max_iter, verbose=verbose), cost.shape)
 
 
 def barycentric_images(plan, points, axis=1):
