@@ -8,57 +8,49 @@ to N(0, I) normalises the joint distribution: ``GaussianBuresMap()`` with no tar
 is the best affine map (OT whitening), ``SinkhornTransport(target="normal")`` a
 non-linear map (entropic OT onto draws of N(0, I)). On a curved two-feature dataset only
 the non-linear OT map straightens the banana. Gaussianity is scored by the energy distance
-to fresh N(0, I) draws (0 for a perfect match). Saves ``plot_quantile_normalization.png``.
+to fresh N(0, I) draws (0 for a perfect match).
 """
 
-import sys
-from pathlib import Path
+# %%
+# A banana-shaped two-feature dataset and a fresh normal reference.
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.spatial.distance import cdist
+from sklearn.preprocessing import QuantileTransformer
 
-import matplotlib
+from skot import GaussianBuresMap, SinkhornTransport
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.spatial.distance import cdist  # noqa: E402
-from sklearn.preprocessing import QuantileTransformer  # noqa: E402
-
-from skot import GaussianBuresMap, SinkhornTransport  # noqa: E402
-
-
-def banana(n=1500, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    return np.c_[3.0 * x, x**2 + 0.4 * rng.normal(size=n)] + [1.0, 5.0]
+rng = np.random.default_rng(0)
+x = rng.normal(size=1500)
+X = np.c_[3.0 * x, x**2 + 0.4 * rng.normal(size=1500)] + [1.0, 5.0]
+reference = np.random.default_rng(1).standard_normal((1500, 2))
 
 
-def energy_distance(X, Y):
-    """2 E|X - Y| - E|X - X'| - E|Y - Y'|: zero iff the laws agree."""
-    return 2 * cdist(X, Y).mean() - cdist(X, X).mean() - cdist(Y, Y).mean()
+def energy_distance(A, B):
+    """2 E|A - B| - E|A - A'| - E|B - B'|: zero when the laws agree."""
+    return 2 * cdist(A, B).mean() - cdist(A, A).mean() - cdist(B, B).mean()
 
 
-def main():
-    X = banana()
-    reference = np.random.default_rng(1).standard_normal((1500, 2))
-    outputs = {
-        "data": X,
-        "QuantileTransformer (per feature)": QuantileTransformer(output_distribution="normal",
-                                                                 n_quantiles=500).fit_transform(X),
-        "GaussianBuresMap (affine OT)": GaussianBuresMap().fit_transform(X),
-        "SinkhornTransport to N(0, I)": SinkhornTransport(reg=0.01, n_target_samples=1500,
-                                                          random_state=0).fit_transform(X),
-    }
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6))
-    for ax, (name, Z) in zip(axes, outputs.items()):
-        score = energy_distance(Z, reference)
-        print(f"{name:36s} energy distance to N(0, I): {score:.4f}")
-        ax.scatter(*Z.T, s=4, c=X[:, 0], cmap="viridis")
-        ax.set_title(f"{name}\nenergy distance {score:.3f}", fontsize=10)
-        ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
-    out = Path(sys.argv[0]).with_suffix(".png")
-    fig.savefig(out, dpi=100)
-    print(f"saved {out}")
+# %%
+# Per feature, affine OT and non-linear OT to N(0, I).
+outputs = {
+    "data": X,
+    "QuantileTransformer (per feature)": QuantileTransformer(output_distribution="normal",
+                                                             n_quantiles=500).fit_transform(X),
+    "GaussianBuresMap (affine OT)": GaussianBuresMap().fit_transform(X),
+    "SinkhornTransport to N(0, I)": SinkhornTransport(reg=0.01, n_target_samples=1500,
+                                                      random_state=0).fit_transform(X),
+}
+scores = {name: energy_distance(Z, reference) for name, Z in outputs.items()}
+for name, score in scores.items():
+    print(f"{name:36s} energy distance to N(0, I): {score:.4f}")
 
-
-if __name__ == "__main__":
-    main()
+# %%
+# Colour: the first feature of the data, so each point can be followed across panels.
+fig, axes = plt.subplots(1, 4, figsize=(18, 4.6))
+for ax, (name, Z) in zip(axes, outputs.items()):
+    ax.scatter(*Z.T, s=4, c=X[:, 0], cmap="viridis")
+    ax.set_title(f"{name}\nenergy distance {scores[name]:.3f}", fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+fig.tight_layout()
+plt.show()
