@@ -275,3 +275,20 @@ def test_target_points_passed_as_y_are_an_error_that_says_how_to_pack(name):
         estimator.fit(source, target)
     with pytest.raises(ValueError, match=r"y has shape \(20,\)"):
         estimator.fit(source, target[:, 0])
+
+
+def test_skot_scorers_inside_a_skada_pipeline(skada):
+    """Routing on: skot's scorers receive sample_domain from GridSearchCV and score skada's pipeline."""
+    from skada.datasets import make_shifted_datasets
+    from skada.model_selection import SourceTargetShuffleSplit as SkadaSplit
+
+    X, y, domain = make_shifted_datasets(n_samples_source=20, n_samples_target=20, shift="covariate_shift",
+                                         noise=0.3, random_state=0)
+    y_masked = np.where(domain < 0, -1, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = skada.make_da_pipeline(OTDomainAdapter(), LogisticRegression().set_score_request(sample_weight=True))
+        for scorer in SCORERS:
+            search = GridSearchCV(pipe, {"otdomainadapter__reg": [0.1, 1.0]}, scoring=scorer,
+                                  cv=SkadaSplit(n_splits=2, random_state=0), error_score="raise")
+            search.fit(X, y_masked, sample_domain=domain)
+            assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
