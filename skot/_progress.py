@@ -5,8 +5,8 @@ against the tolerance, elapsed time) at INFO level, one line every ``5 / verbose
 at most over all the solver runs of a fit (a run's last line too when the run was that
 long), and one line when the fit ends (:func:`fitted`). When the
 application has configured no logging at all, a handler on standard error is added to the
-``"skot"`` logger the first time (configure ``logging`` yourself to route the lines
-elsewhere).
+``"skot"`` logger the first time, and its level set to INFO unless the application set
+one (configure ``logging`` yourself to route the lines elsewhere or silence them).
 """
 
 import logging
@@ -24,7 +24,7 @@ def _ensure_visible():
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("[skot] %(message)s"))
         logger.addHandler(handler)
-    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+    if logger.level == logging.NOTSET:  # a level the application set is left alone
         logger.setLevel(logging.INFO)
 
 

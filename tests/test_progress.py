@@ -47,3 +47,16 @@ def test_lines_are_rate_limited_over_the_runs_of_a_fit(data, caplog):
         SemiDiscreteMap(target=5, random_state=0, verbose=1).fit(X)  # many short solver runs
     # One solver line at most in a fit shorter than the interval, then the fit's own line.
     assert len(caplog.records) <= 2
+
+
+def test_a_level_set_by_the_application_is_respected(data, caplog):
+    X, _, domain = data
+    logger = logging.getLogger("skot")
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with caplog.at_level(logging.INFO):  # the root's level: the "skot" logger's WARNING still filters
+            SinkhornTransport(verbose=1).fit(X, sample_domain=domain)
+        assert not [record for record in caplog.records if record.name == "skot"]
+    finally:
+        logger.setLevel(previous)
