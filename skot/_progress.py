@@ -3,7 +3,9 @@
 An estimator with ``verbose >= 1`` reports its iterating solvers' state (iteration, error
 against the tolerance, elapsed time) at INFO level, one line every ``5 / verbose`` seconds
 at most over all the solver runs of a fit (a run's last line too when the run was that
-long), and one line when the fit ends (:func:`fitted`). When the
+long), and one line when the fit ends (:func:`fitted`); ``verbose >= 2`` draws a bar
+of the stages known in advance (multiscale levels, annealing stages, iterations against
+``max_iter``). When the
 application has configured no logging at all, a handler on standard error is added to the
 ``"skot"`` logger the first time, and its level set to INFO unless the application set
 one (configure ``logging`` yourself to route the lines elsewhere or silence them).
@@ -43,6 +45,7 @@ class Progress:
     def __init__(self, name, verbose, tol=None):
         self.name, self.tol = name, tol
         self.enabled = bool(verbose) and verbose > 0
+        self.bars = self.enabled and verbose >= 2
         self.interval = REPORT_INTERVAL / verbose if self.enabled else float("inf")
         self.start = time.perf_counter()
         if self.enabled:
@@ -64,12 +67,20 @@ class Progress:
             _last_line[0] = now
             self._line(iteration, error, note)
 
-    def done(self, iteration, error=None, converged=True):
+    def bar(self, done, total, width=20):
+        """``[######......] done/total`` at ``verbose >= 2``, else an empty string."""
+        if not self.bars or total <= 0:
+            return ""
+        filled = min(width, round(width * done / total))
+        return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+    def done(self, iteration, error=None, converged=True, note=""):
         """The run's last line, when the run or the silence before it lasted the interval."""
         now = time.perf_counter()
         if self.enabled and (now - self.start >= self.interval or now - _last_line[0] >= self.interval):
             _last_line[0] = now
-            self._line(iteration, error, "converged" if converged else "stopped at max_iter")
+            self._line(iteration, error, ", ".join(part for part in (
+                "converged" if converged else "stopped at max_iter", note) if part))
 
 
 def fitted(estimator, start):

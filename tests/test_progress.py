@@ -60,3 +60,15 @@ def test_a_level_set_by_the_application_is_respected(data, caplog):
         assert not [record for record in caplog.records if record.name == "skot"]
     finally:
         logger.setLevel(previous)
+
+
+def test_verbose_two_draws_bars_of_known_stages(data, caplog, monkeypatch):
+    monkeypatch.setattr(_progress, "REPORT_INTERVAL", 0.0)
+    X, _, domain = data
+    with caplog.at_level(logging.INFO, logger="skot"):
+        WassersteinBarycenter(max_iter=20, verbose=2).fit(X, sample_domain=domain)
+    assert any("[#" in record.getMessage() and "/20" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="skot"):
+        WassersteinBarycenter(max_iter=20, verbose=1).fit(X, sample_domain=domain)
+    assert not any("[#" in record.getMessage() for record in caplog.records)

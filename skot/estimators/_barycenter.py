@@ -77,7 +77,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     verbose : int, default=0
         Progress of the solvers (iteration, error against the tolerance, elapsed time)
         through the ``"skot"`` logger at INFO level, a line every ``5 / verbose`` seconds
-        at most (a handler on standard error is added when logging is not configured).
+        at most (a handler on standard error is added when logging is not configured);
+        from 2, bars of the stages known in advance.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial support (drawn from the Gaussian fit of the pooled data).
 

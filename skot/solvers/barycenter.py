@@ -107,6 +107,6 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         if change <= tol:
             converged = True
             break
-        progress(n_iter, change)
+        progress(n_iter, change, note=progress.bar(n_iter, max_iter))
     progress.done(n_iter, change, converged)
     return FreeSupportBarycenterResult(support, weights, n_iter, converged)

@@ -176,7 +176,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     coarse_cloud = block_cloud(level[0], LEAF_SIZE, LEAVES_PER_BLOCK)
     coarse_a, potential_source = level[1], result.potential_source
     n_iter = result.n_iter
-    for (x_level, a_level, y_level, b_level), x_cloud, y_cloud in reversed(levels):
+    for depth, ((x_level, a_level, y_level, b_level), x_cloud, y_cloud) in enumerate(reversed(levels), start=1):
         level_tol = tol if x_cloud is levels[0][1] else COARSE_TOL_FRACTION * tol
         # Prolongation: g on the finer targets as the c-transform of the coarser f.
         h = (potential_source + eps * np.log(coarse_a))[coarse_cloud.order]
@@ -190,8 +190,10 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
             f, g = result.potential_source, result.potential_target
             row_error, column_error, mass = _certified_errors(geometry, f, g, a_sorted, b_sorted, eps)
             n_iter = result.n_iter
-            Progress(f"multiscale {x_cloud.coordinates.shape[1]} x {y_cloud.coordinates.shape[1]} points", verbose,
-                     level_tol).done(result.n_iter, max(row_error, column_error), result.converged)
+            level_progress = Progress(f"multiscale {x_cloud.coordinates.shape[1]} x {y_cloud.coordinates.shape[1]} "
+                                      "points", verbose, level_tol)
+            level_progress.done(result.n_iter, max(row_error, column_error), result.converged,
+                                note=level_progress.bar(depth, len(levels)))
             if max(row_error, column_error) <= level_tol or not result.converged:
                 break
             level_budget = min(level_budget, BUDGET_FRACTION * tol) / TIGHTENING

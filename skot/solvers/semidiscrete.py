@@ -321,6 +321,7 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
             stage = max(stage / 10, final)
     converged = False
     progress = Progress(f"semi-discrete, {n} samples", verbose, tol)
+    stages, stage_index = 1 + max(0, int(np.ceil(np.log10(stage / final) - 1e-9))), 0
     with one_blas_thread():
         while True:
             potential, stage_converged, iterations = _newton_stage(geometry, a, b, potential, stage, tol,
@@ -334,6 +335,8 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
                 iterations += more
             potential = potential - potential.mean()
             n_iter += iterations
+            stage_index += 1
+            progress(n_iter, note=f"annealing stage done {progress.bar(stage_index, stages)}".rstrip())
             if eps == 0:
                 hard = hard_cell_masses(geometry, a, potential)
                 if np.max(np.abs(hard - b) / b) <= tol:
