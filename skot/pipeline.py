@@ -69,8 +69,9 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
 
     __metadata_request__fit = {"sample_domain": True}
     # Pipeline.score routes its sample_weight (None or not) once routing is on: requested
-    # here, so that the pipeline's score works in both modes.
-    __metadata_request__score = {"sample_domain": True, "sample_weight": True}
+    # here, so that the pipeline's score works in both modes. allow_source: what skada's
+    # importance-weighted scorer passes to score the source rows (they are what is scored).
+    __metadata_request__score = {"sample_domain": True, "sample_weight": True, "allow_source": True}
 
     def __init__(self, estimator):
         self.estimator = estimator
@@ -138,9 +139,9 @@ class SourceOnlyEstimator(MetaEstimatorMixin, BaseEstimator):
         return self.estimator_.transform(X, **params)
 
     @available_if(_inner_has("score"))
-    def score(self, X, y=None, sample_domain=None, sample_weight=None, **params):
+    def score(self, X, y=None, sample_domain=None, sample_weight=None, allow_source=True, **params):
         """``estimator_.score`` on the rows with known labels (source rows), weighted by
-        their ``sample_weight`` when given."""
+        their ``sample_weight`` when given (``allow_source``: skada's flag, always true here)."""
         check_is_fitted(self)
         rows = np.flatnonzero(infer_sample_domain(_num_samples(X), y, sample_domain, labels_only=False) >= 0)
         if sample_weight is not None:

@@ -292,3 +292,21 @@ def test_skot_scorers_inside_a_skada_pipeline(skada):
                                   cv=SkadaSplit(n_splits=2, random_state=0), error_score="raise")
             search.fit(X, y_masked, sample_domain=domain)
             assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_skada_scorers_on_a_skot_pipeline(skada):
+    """The other way round: skada's scorers select reg for make_da_pipeline, routing on."""
+    from skada.datasets import make_shifted_datasets
+    from skada.metrics import CircularValidation, ImportanceWeightedScorer as SkadaIW, PredictionEntropyScorer as SkadaPE
+    from skada.model_selection import SourceTargetShuffleSplit as SkadaSplit
+
+    X, y, domain = make_shifted_datasets(n_samples_source=20, n_samples_target=20, shift="covariate_shift",
+                                         noise=0.3, random_state=0)
+    y_masked = np.where(domain < 0, -1, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_da_pipeline(OTDomainAdapter(), LogisticRegression())
+        for scorer in (SkadaPE(), SkadaIW(), CircularValidation()):
+            search = GridSearchCV(pipe, {"otdomainadapter__reg": [0.1, 1.0]}, scoring=scorer,
+                                  cv=SkadaSplit(n_splits=2, random_state=0), error_score="raise")
+            search.fit(X, y_masked, sample_domain=domain)
+            assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
