@@ -80,8 +80,12 @@ def test_transform_maps_each_domain_onto_the_barycenter():
         # Batch effect removed: every domain lands around the barycenter's centre.
         assert np.linalg.norm(mapped[sd == k].mean(axis=0) - centre) < 0.3
     assert np.linalg.norm(est.support_.mean(axis=0) - centre) < 0.1
-    with pytest.raises(ValueError, match="sample_domain is needed"):
-        est.transform(X)
+    with pytest.raises(ValueError, match="sample_domain is needed.*0 of them target"):
+        est.transform(X)  # three source domains: rows without domain have no map
+    # With one target domain, rows without domain are target rows, mapped by its map.
+    with_target = WassersteinBarycenter(n_support=120, random_state=0).fit(X, sample_domain=np.where(sd == 2, -1, sd))
+    np.testing.assert_array_equal(with_target.transform(X[:5]),
+                                  with_target.transform(X[:5], sample_domain=np.full(5, -1)))
     with pytest.raises(ValueError, match=r"Domains \[7\] were not seen"):
         est.transform(X[:3], sample_domain=[0, 1, 7])
     with pytest.raises(ValueError, match="weights must hold 3"):

@@ -304,20 +304,10 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         """
         X = self._validate_fitted_input(X)
         if sample_domain is not None:
-            domains = infer_sample_domain(X.shape[0], None, sample_domain)
-        elif self.method == "barycenter" and not self.identity_:
-            domains = np.full(X.shape[0], self._target_domain())
-        else:
-            domains = np.full(X.shape[0], -1)
-        return self._adapt(X, domains)
-
-    def _target_domain(self):
-        targets = self.transport_.domains_[self.transport_.domains_ < 0]
-        if len(targets) != 1:
-            raise ValueError(
-                f"sample_domain is needed: the adapter was fitted on {len(targets)} target domains."
-            )
-        return targets[0]
+            return self._adapt(X, infer_sample_domain(X.shape[0], None, sample_domain))
+        if self.method == "barycenter" and not self.identity_:
+            return self.transport_.transform(X)  # the barycenter's rule for rows without domain
+        return self._adapt(X, np.full(X.shape[0], -1))
 
     def transport_plan(self, dense=False):
         """The coupling of a plan-based fit (``plan_``), or of the fitted SinkhornTransport.

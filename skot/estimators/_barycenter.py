@@ -244,12 +244,16 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     def _domain_rows(self, X, sample_domain):
         seen = to_numpy(self.domains_)
         if sample_domain is None:
-            if len(seen) > 1:
+            # Rows without domain information are target rows (what a pipeline sees at
+            # predict time): mapped by the one fitted domain's map, or the one target domain's.
+            targets = seen[seen < 0]
+            if len(seen) > 1 and len(targets) != 1:
                 raise ValueError(
-                    f"sample_domain is needed: the barycenter was fitted on {len(seen)} "
-                    "domains, and each row is mapped by its own domain's map."
+                    f"sample_domain is needed: the barycenter was fitted on {len(seen)} domains, "
+                    f"{len(targets)} of them target domains; rows without sample_domain are target "
+                    "rows, mapped by the target domain's map when there is exactly one."
                 )
-            return np.full(X.shape[0], seen[0])
+            return np.full(X.shape[0], seen[0] if len(seen) == 1 else targets[0])
         domains = infer_sample_domain(X.shape[0], None, sample_domain)
         unseen = np.setdiff1d(domains, seen)
         if len(unseen):
@@ -288,7 +292,9 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         ----------
         X : array-like of shape (n_samples, n_features)
         sample_domain : array-like of int of shape (n_samples,), optional
-            Needed when several domains were fitted; a domain unseen in fit is an error.
+            Absent: the rows are target rows, mapped by the map of the one target domain
+            (or of the one fitted domain); an error when there are several. A domain unseen
+            in fit is an error.
 
         Returns
         -------
