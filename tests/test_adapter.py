@@ -278,3 +278,15 @@ def test_float32_in_float32_out_and_inputs_unchanged(method):
         adapter.fit(X32, sample_domain=domain)
     for before, after in zip(copies, [X32, y, domain]):
         np.testing.assert_array_equal(before, after)
+
+
+def test_class_regularised_sinkhorn_is_entropic_by_default_and_warns_of_its_gap():
+    """method="sinkhorn" with reg_class and reg=None is the documented entropic default
+    (reg=0.3), not exact OT; a stop on max_iter names the relative gap."""
+    X, y, _, _ = shifted()
+    default = OTDomainAdapter(reg_class=1.0).fit(X, y)
+    explicit = OTDomainAdapter(reg=0.3, reg_class=1.0).fit(X, y)
+    np.testing.assert_allclose(default.plan_, explicit.plan_)
+    assert np.count_nonzero(default.plan_ > 1e-12) > 2 * sum(default.plan_.shape)  # entropic: dense
+    with pytest.warns(ConvergenceWarning, match="relative conditional-gradient gap"):
+        OTDomainAdapter(reg_class=1.0, solver_params={"max_iter": 1, "tol": 0.0}).fit(X, y)

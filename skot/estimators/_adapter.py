@@ -241,12 +241,15 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric),
                                             a, b)
             cost = pairwise_cost(source, target, self.metric)
-            eps = (self.reg or 0.0) * cost_scale
+            # "sinkhorn" is entropic whatever reg_class; its reg=None means the default.
+            reg = DEFAULT_SINKHORN_REG if self.reg is None and self.method == "sinkhorn" else (self.reg or 0.0)
+            eps = reg * cost_scale
             eta = self.reg_class * (cost_scale if self.class_penalty == "group_lasso" else 1.0)
             options = dict(self.solver_params or {})
             result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
                                                  source=source, target=target, **options)
-            warn_if_not_converged(self, _GapResult(result), options.get("tol", 1e-5))
+            warn_if_not_converged(self, _GapResult(result), options.get("tol", 1e-5),
+                                  quantity="relative conditional-gradient gap")
             plan, n_iter = result.plan, result.n_iter
         if self._reversed():
             support, images = target, barycentric_images(plan, source, axis=0)
@@ -384,8 +387,10 @@ def _source_labels(y, domains, sample_weight):
 
 
 class _GapResult:
-    """The fields of a class-regularised result that the convergence warning reads."""
+    """The fields of a class-regularised result that the convergence warning reads: the
+    gap relative to the objective, the quantity its tol bounds."""
 
     def __init__(self, result):
-        self.converged, self.n_iter, self.error = result.converged, result.n_iter, result.gap
+        self.converged, self.n_iter = result.converged, result.n_iter
+        self.error = result.gap / max(abs(result.objective), np.finfo(float).tiny)
 

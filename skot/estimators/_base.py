@@ -129,12 +129,15 @@ def split_source_target(X, y, sample_domain, sample_weight):
     return SourceTarget(source, source_weights, target_points, target_weights)
 
 
-def warn_if_not_converged(estimator, result, tol):
-    """Issue scikit-learn's ConvergenceWarning when a solver stopped on max_iter."""
+def warn_if_not_converged(estimator, result, tol, quantity="marginal error"):
+    """Issue scikit-learn's ConvergenceWarning when a solver stopped on max_iter.
+
+    ``quantity`` names what ``result.error`` measures against ``tol``.
+    """
     if not result.converged:
         warnings.warn(
             f"{type(estimator).__name__} did not converge in {result.n_iter} iterations "
-            f"(marginal error {result.error:.3e} > tol={tol:g}); increase max_iter or reg.",
+            f"({quantity} {result.error:.3e} > tol={tol:g}); increase max_iter or reg.",
             ConvergenceWarning,
             stacklevel=3,
         )
