@@ -256,3 +256,29 @@ def test_no_method_modifies_its_inputs(name):
     est.transform(X, sample_domain=sd)
     for original, now in zip(before, inputs):
         np.testing.assert_array_equal(original, now)
+
+
+# ---------------------------------------------------------------- raw errors made clear
+
+def test_raw_errors_from_deep_inside_are_answers_or_clear_errors():
+    from sklearn.covariance import EmpiricalCovariance
+
+    rng = np.random.default_rng(0)
+    X, _, sd = pack(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + 1.0)
+    # A huge entropic regularisation: the map tends to the constant target mean (no overflow).
+    huge = GaussianBuresMap(entropic_reg=1e300).fit(X, sample_domain=sd)
+    np.testing.assert_allclose(huge.transform(X[:50]), np.tile(huge.mean_target_, (50, 1)), atol=1e-12)
+
+    class WithoutLocation(EmpiricalCovariance):  # sets covariance_ only
+        def fit(self, X, y=None):
+            super().fit(X)
+            del self.location_
+            return self
+
+    custom = GaussianBuresMap(covariance=WithoutLocation()).fit(X, sample_domain=sd)
+    np.testing.assert_allclose(custom.mean_source_, X[:50].mean(axis=0))
+    np.testing.assert_allclose(custom.coef_, GaussianBuresMap().fit(X, sample_domain=sd).coef_)
+    with pytest.raises(ValueError, match="at least 2 source rows"):
+        custom.score(X[[0, 60, 61, 62]], sample_domain=[0, -1, -1, -1])
+    with pytest.raises(ValueError, match="target must be a number of points"):
+        SemiDiscreteMap(target=True).fit(X[:50])

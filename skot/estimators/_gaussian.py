@@ -150,6 +150,9 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         Gaussian; without any, the fitted target Gaussian is used. Higher is better.
         """
         X, domains, is_source, weights = self._source_rows_for_score(X, y, sample_domain)
+        if int(np.count_nonzero(is_source)) < 2:
+            raise ValueError("score needs at least 2 source rows: it compares the Gaussian fit of the "
+                             "mapped source rows with the target's.")
         mean, cov = fit_gaussian(self._map(take_rows(X, is_source)), weights)
         if (~is_source).any():
             target_weights = domain_weights(X, None, domains, ~is_source, "target")

@@ -137,7 +137,14 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     def _geometry(self, x, y, backend=None):
         return get_geometry(backend or self.backend_, x, y, self.metric)
 
+    def _check_target(self):
+        # A bool is an Integral to the parameter constraints: True would mean one point.
+        if isinstance(self.target, (bool, np.bool_)):
+            raise ValueError("target must be a number of points to learn or an array of points, "
+                             f"not {self.target!r}.")
+
     def _fit(self, X, y, sample_domain, sample_weight):
+        self._check_target()
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
         source, a = as_float64(data.source), data.source_weights
         learn = data.target is None and isinstance(self.target, Integral)
@@ -235,6 +242,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         first = not hasattr(self, "n_batches_")
         if first:
             self._validate_params()
+            self._check_target()
         if array_namespace_of(X) is not np:
             raise ValueError("partial_fit runs on NumPy arrays; fit takes arrays of other namespaces.")
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first)

@@ -94,7 +94,10 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
             )
         estimator = COVARIANCE_ESTIMATORS[covariance]() if isinstance(covariance, str) else clone(covariance)
         estimator.fit(points)
-        mean, cov = np.asarray(estimator.location_, dtype=np.float64), np.asarray(estimator.covariance_, dtype=np.float64)
+        # An estimator that sets no location_ (some custom ones) leaves the mean to us.
+        location = getattr(estimator, "location_", None)
+        mean = weights @ points if location is None else np.asarray(location, dtype=np.float64)
+        cov = np.asarray(estimator.covariance_, dtype=np.float64)
     cov = 0.5 * (cov + cov.T)
     if ridge > 0:
         cov = cov + ridge * max(np.trace(cov), np.finfo(float).tiny) * np.eye(len(cov))
@@ -135,8 +138,9 @@ def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rc
     With ``M = A^1/2 B A^1/2 = V diag(mu) V^T`` (two eigendecompositions in all):
     ``T = A^-1/2 V diag(sqrt(mu)) V^T A^-1/2``, ``W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 sum sqrt(mu)``.
     Entropic (``min E|X - Y|^2 + eps KL(pi | mu (x) nu)``; Janati et al. 2020, ``s = eps / 2``):
-    ``T = A^-1/2 D A^-1/2 / 2 - (s / 2) A^-1`` with ``D = V diag(sqrt(4 mu + s^2)) V^T``; the
-    map tends to the unregularised one as eps -> 0.
+    ``T = A^-1/2 D A^-1/2 / 2 - (s / 2) A^-1`` with ``D = V diag(sqrt(4 mu + s^2)) V^T``,
+    computed as ``A^-1/2 V diag(2 mu / (sqrt(4 mu + s^2) + s)) V^T A^-1/2`` (stable for any
+    s); the map tends to the unregularised one as eps -> 0 and to 0 as eps -> infinity.
     """
     xp = namespace(cov_source, cov_target)
     values, vectors = _eigh_psd(cov_source)
@@ -146,9 +150,10 @@ def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rc
     mu, basis = _eigh_psd(root @ cov_target @ root)
     if eps > 0:
         half_eps = 0.5 * eps
-        middle = _spectral(mu, basis, lambda v: xp.sqrt(4.0 * v + half_eps**2))
-        linear = 0.5 * inverse_root @ middle @ inverse_root
-        linear = linear - 0.5 * half_eps * _spectral(inverse_values, vectors, lambda v: 1.0 / v)
+        # (sqrt(4 mu + s^2) - s) / 2 as 2 mu / (sqrt(4 mu + s^2) + s): no cancellation, and no
+        # overflow of s^2, at large s.
+        middle = _spectral(mu, basis, lambda v: 2.0 * v / (xp.hypot(2.0 * xp.sqrt(v), half_eps) + half_eps))
+        linear = inverse_root @ middle @ inverse_root
     else:
         linear = inverse_root @ _spectral(mu, basis, xp.sqrt) @ inverse_root
     squared = float(xp.sum((mean_source - mean_target) ** 2) + _trace(cov_source)
