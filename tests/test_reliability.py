@@ -282,3 +282,17 @@ def test_raw_errors_from_deep_inside_are_answers_or_clear_errors():
         custom.score(X[[0, 60, 61, 62]], sample_domain=[0, -1, -1, -1])
     with pytest.raises(ValueError, match="target must be a number of points"):
         SemiDiscreteMap(target=True).fit(X[:50])
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+@pytest.mark.parametrize("estimator", [SinkhornTransport(), SemiDiscreteMap(), OTDomainAdapter()], ids=repr)
+def test_unrepresentable_costs_are_refused_with_what_to_do(estimator, scale):
+    """Squared distances of data at 1e-160 are denormal, at 1e160 infinite: a clear error,
+    never NaN potentials; data at 1e-50 and 1e50 fit to finite maps."""
+    rng = np.random.default_rng(0)
+    X, _, sd = pack(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + 1.0)
+    with pytest.raises(ValueError, match="not representable in float64.*rescale X"):
+        clone(estimator).fit(X * scale, sample_domain=sd)
+    inside = 1e-50 if scale < 1 else 1e50
+    fitted = clone(estimator).fit(X * inside, sample_domain=sd)
+    assert np.all(np.isfinite(fitted.transform(X[:50] * inside)))

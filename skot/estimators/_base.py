@@ -143,19 +143,36 @@ def warn_if_not_converged(estimator, result, tol, quantity="marginal error"):
         )
 
 
+# Cost statistics outside this range leave the solvers' eps, potentials and exponents
+# without float64 room (denormal or overflowing costs): refused with a message.
+REPRESENTABLE_COSTS = (1e-280, 1e280)
+
+
+def check_cost_scale(scale, statistic):
+    """``scale``, a statistic of the source-target costs, or a ValueError saying what to do."""
+    if scale == 0:
+        raise ValueError(
+            f"The {statistic} source-target cost is 0: the measures coincide on a single point; "
+            "pass cost_scale as a positive float."
+        )
+    if not REPRESENTABLE_COSTS[0] <= scale <= REPRESENTABLE_COSTS[1]:
+        raise ValueError(
+            f"The {statistic} source-target cost is {scale:.3g}: costs of these data are not "
+            "representable in float64 (the points are too close together or too far apart for "
+            "their squared distances); rescale X, e.g. with sklearn.preprocessing.StandardScaler."
+        )
+    return scale
+
+
 def resolve_cost_scale(cost_scale, geometry, a, b):
     """Raw cost unit of the regularisations: 1 (None), a float, or a statistic of the costs."""
     if cost_scale is None:
         return 1.0
     if not isinstance(cost_scale, str):
         return float(cost_scale)
-    scale = geometry.cost_statistic(cost_scale, a, b)
-    if not scale > 0:
-        raise ValueError(
-            f"The {cost_scale} source-target cost is {scale}: the measures coincide "
-            "on a single point; pass cost_scale as a positive float."
-        )
-    return scale
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing costs: refused just below
+        scale = geometry.cost_statistic(cost_scale, a, b)
+    return check_cost_scale(scale, cost_scale)
 
 
 # multiscale="auto" runs the multiscale solver from this many source-target pairs on, in

@@ -27,6 +27,7 @@ from ._base import (
     array_namespace_of,
     as_dtype,
     as_float64,
+    check_cost_scale,
     split_source_target,
     take_rows,
     warn_if_not_converged,
@@ -214,9 +215,9 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         return points, np.full(len(points), 1.0 / len(points))
 
     def _scale_and_eps(self, source, a, points, b, backend):
-        scale = self._geometry(source, points, backend).cost_statistic("mean", a, b)
-        if not scale > 0:
-            raise ValueError("The mean source-target cost is 0: the source and the target coincide on one point.")
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing costs: refused just below
+            scale = self._geometry(source, points, backend).cost_statistic("mean", a, b)
+        scale = check_cost_scale(scale, "mean")
         return scale, self.reg * scale
 
     def partial_fit(self, X, y=None, sample_domain=None, sample_weight=None):
