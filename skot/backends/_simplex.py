@@ -468,7 +468,7 @@ def _arc_costs(x, yt, dense, root, half, rows, cols, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def c_transform(x, yt, dense, root, half, rows, v, out):
+def _c_transform(x, yt, dense, root, half, rows, v, out):
     """``out[k] = min_j C_{rows[k], j} - v_j``: the dual potential of a row left out."""
     for k in range(rows.shape[0]):
         best = np.inf
@@ -555,15 +555,19 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     kept_a, kept_b = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     all_kept = len(kept_a) == len(a) and len(kept_b) == len(b)
     n, m = len(kept_a), len(kept_b)
+
+    def kept(array, rows):
+        return array if all_kept else array[rows]
+
     if cost is not None:
         data = _kernel_data(cost if all_kept else np.asarray(cost)[np.ix_(kept_a, kept_b)], None, None, metric)
     else:
-        data = _kernel_data(None, np.asarray(x)[kept_a], np.asarray(y)[kept_b], metric)
+        x_kept, y_kept = kept(np.asarray(x), kept_a), kept(np.asarray(y), kept_b)
+        data = _kernel_data(None, x_kept, y_kept, metric)
         order_a, order_b = _principal_order(data[0], data[1].T)
         if data[0].shape[1] >= STORED_COST_MIN_DIM and n * m <= STORED_COST_MAX_PAIRS:
-            data = _kernel_data(pairwise_cost(np.asarray(x)[kept_a], np.asarray(y)[kept_b], metric), None, None,
-                                metric)
-    a_kept, b_kept = np.ascontiguousarray(a[kept_a]), np.ascontiguousarray(b[kept_b])
+            data = _kernel_data(pairwise_cost(x_kept, y_kept, metric), None, None, metric)
+    a_kept, b_kept = np.ascontiguousarray(kept(a, kept_a)), np.ascontiguousarray(kept(b, kept_b))
     size = n + m - 1
     sorted_1d = cost is None and np.asarray(x).shape[1] == 1 and metric in ("sqeuclidean", "euclidean")
     if basis is not None:
@@ -625,9 +629,9 @@ def _with_left_out_potentials(a, b, kept_a, kept_b, u_kept, v_kept, cost, x, y, 
         rows_data = _kernel_data(None, x, np.asarray(y)[kept_b], metric)
         columns_data = _kernel_data(None, y, x, metric)
     out = np.empty(len(left_a))
-    c_transform(*rows_data, left_a, v_kept, out)
+    _c_transform(*rows_data, left_a, v_kept, out)
     u[left_a] = out
     out = np.empty(len(left_b))
-    c_transform(*columns_data, left_b, u, out)
+    _c_transform(*columns_data, left_b, u, out)
     v[left_b] = out
     return u, v
