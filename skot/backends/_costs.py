@@ -1,9 +1,37 @@
 """Ground costs c(x, y) shared by every backend (dense NumPy reference)."""
 
+import math
+
 import numpy as np
 from scipy.spatial.distance import cdist
 
 METRICS = ("sqeuclidean", "euclidean", "cosine")
+
+# Costs (and covariances) outside this range leave the solvers' eps, potentials and
+# exponents without float64 room (denormal or overflowing): refused with a message.
+REPRESENTABLE_COSTS = (1e-280, 1e280)
+
+
+def check_representable(value, what, *, if_zero="rescale X, e.g. with sklearn.preprocessing.StandardScaler"):
+    """``value``, a cost-like statistic of the data, or a ValueError saying what to do."""
+    if value == 0:
+        raise ValueError(
+            f"The {what} is 0: the points coincide, or lie so close together that their squared "
+            f"distances underflow float64; {if_zero}."
+        )
+    if not REPRESENTABLE_COSTS[0] <= value <= REPRESENTABLE_COSTS[1]:
+        raise ValueError(
+            f"The {what} is {value:.3g}: costs of these data are not representable in float64 "
+            "(the points are too close together or too far apart for their squared distances); "
+            "rescale X, e.g. with sklearn.preprocessing.StandardScaler."
+        )
+    return value
+
+
+def power_of_two(value):
+    """A power of two within a factor 2 of ``value`` (1 for 0): dividing by it is exact, so
+    it brings data to unit scale and back without rounding."""
+    return math.ldexp(1.0, math.frexp(value)[1])
 
 
 def _unit_rows(x):

@@ -35,6 +35,7 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 # exp(-k / EXP_STEPS) for k = 0 .. CUTOFF * EXP_STEPS (+1 for rounding at the end).
 EXP_STEPS = 64
 EXP_TABLE = np.exp(-np.arange(int(CUTOFF) * EXP_STEPS + 2) / EXP_STEPS)
+EXP_LAST = EXP_TABLE.shape[0] - 1
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -42,10 +43,11 @@ def _exp_nonpositive(t):
     """exp(t) for t in [-CUTOFF, 0], vectorisable, to 1 ulp.
 
     exp(t) = exp(-k / 64) exp(r) with k = floor(-64 t) from a table (30 kB, in L1)
-    and r in (-1/64, 0] by a degree-6 Taylor polynomial (truncation 2e-17).
+    and r in (-1/64, 0] by a degree-6 Taylor polynomial (truncation 2e-17). The index is
+    clamped to the table whatever ``t`` (rounding, infinities, NaN): never a read outside it.
     """
     s = -t * EXP_STEPS
-    k = np.int64(s)
+    k = min(max(np.int64(s), 0), EXP_LAST)
     r = (k - s) * (1.0 / EXP_STEPS)
     p = 1.0 / 720.0
     p = p * r + 1.0 / 120.0
@@ -292,6 +294,10 @@ class OnlineGeometry(Geometry):
         dtype = np.float32 if (x.dtype == np.float32 and y.dtype == np.float32) else np.float64
         x = np.ascontiguousarray(x, dtype=dtype)
         y = np.ascontiguousarray(y, dtype=dtype)
+        # The kernels index by these shapes: a mismatch would read outside the arrays.
+        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] == 0:
+            raise ValueError(f"OnlineGeometry needs points of shapes (n, d) and (m, d), d >= 1; got {x.shape} "
+                             f"and {y.shape}.")
         super().__init__(x, y, metric)
         if metric == "cosine":
             x, y = cosine_embedding(x, 0), cosine_embedding(y, 1)
@@ -311,6 +317,14 @@ class OnlineGeometry(Geometry):
             self._columns[side] = np.ascontiguousarray(self._rows[1 - side].T)
         return self._rows[side], self._columns[side]
 
+    def _potential(self, h, axis):
+        """``h`` as contiguous float64, checked against the length of the reduced axis."""
+        h = _float64(h)
+        size = self.shape[1 if axis == 1 else 0]
+        if h.shape != (size,):
+            raise ValueError(f"The potential has shape {h.shape}; the reduced axis has {size} points.")
+        return h
+
     def softmin(self, h, eps, axis):
         """Two-pass kernel, or one pass when the last call on this axis bounds the maximum.
 
@@ -319,7 +333,7 @@ class OnlineGeometry(Geometry):
         maximum from above and the row sums lie in [exp(-span(delta) / eps), 1].
         """
         rows, cols = self._oriented(axis)
-        h = _float64(h).copy()
+        h = self._potential(h, axis).copy()
         eps = float(eps)
         out = np.empty(rows.shape[0])
         last = self._last_softmin[axis]
@@ -338,7 +352,7 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(axis)
         points = _float64(self._other_points(axis))
         out = np.empty((rows.shape[0], points.shape[1]))
-        _run_rows(barycentric_kernel, rows, cols, _float64(h), float(eps), self._root, self._half,
+        _run_rows(barycentric_kernel, rows, cols, self._potential(h, axis), float(eps), self._root, self._half,
                            np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
         if far.any():
@@ -350,7 +364,7 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(axis)
         uniforms = np.sort(rng.uniform(size=(rows.shape[0], n_samples)), axis=1)
         out = np.empty((rows.shape[0], n_samples), dtype=np.intp)
-        _run_rows(sample_kernel, rows, cols, _float64(h), float(eps), self._root, self._half, uniforms, out)
+        _run_rows(sample_kernel, rows, cols, self._potential(h, axis), float(eps), self._root, self._half, uniforms, out)
         # Sorting the uniforms ordered the draws; a random permutation makes them i.i.d. again.
         return np.take_along_axis(out, np.argsort(rng.uniform(size=out.shape), axis=1), axis=1)
 
@@ -359,11 +373,11 @@ class OnlineGeometry(Geometry):
         out = np.empty(rows.shape[0], dtype=np.intp)
         if self.metric == "sqeuclidean" and rows.shape[1] >= GEMM_MIN_DIM:
             # argmax_j h_j - |x_i - y_j|^2 = argmax_j (h_j - |y_j|^2) + 2 <x_i, y_j>: BLAS products.
-            offset = _float64(h) - np.einsum("ij,ij->i", points, points, dtype=np.float64)
+            offset = self._potential(h, 1) - np.einsum("ij,ij->i", points, points, dtype=np.float64)
             _for_row_products(rows, points, lambda start, products: argmax_products_kernel(
                 products, offset, out[start:start + len(products)]))
             return out
-        _run_rows(argmax_kernel, rows, self._oriented(1)[1], _float64(h), self._root, self._half, out)
+        _run_rows(argmax_kernel, rows, self._oriented(1)[1], self._potential(h, 1), self._root, self._half, out)
         return out
 
     def soft_masses(self, h, eps, weights, n_largest=0):
@@ -375,7 +389,7 @@ class OnlineGeometry(Geometry):
         softmins = np.empty(rows.shape[0])
         top_index = np.empty((rows.shape[0], n_largest), dtype=np.int64)
         top_prob = np.empty((rows.shape[0], n_largest))
-        h, weights = _float64(h), _float64(weights)
+        h, weights = self._potential(h, 1), self._potential(weights, 0)
         run_chunks(lambda first, last: soft_masses_kernel(rows, cols, h, float(eps), weights, n_chunks, masses,
                                                           softmins, top_index, top_prob, first, last),
                    n_chunks, -(-rows.shape[0] // n_chunks) * _pairs_per_row(cols))
@@ -386,13 +400,13 @@ class OnlineGeometry(Geometry):
     def plan(self, hf, hg, eps):
         rows, cols = self._oriented(1)
         out = np.empty(self.shape)
-        _run_rows(plan_kernel, rows, cols, _float64(hf), _float64(hg), float(eps), self._root, self._half, out)
+        _run_rows(plan_kernel, rows, cols, self._potential(hf, 0), self._potential(hg, 1), float(eps), self._root, self._half, out)
         return out
 
     def plan_cost(self, hf, hg, eps):
         rows, cols = self._oriented(1)
         out = np.empty(self.shape[0])
-        _run_rows(plan_cost_kernel, rows, cols, _float64(hf), _float64(hg), float(eps), self._root, self._half, out)
+        _run_rows(plan_cost_kernel, rows, cols, self._potential(hf, 0), self._potential(hg, 1), float(eps), self._root, self._half, out)
         return float(out.sum())
 
     def cost_statistic(self, kind, a, b):
@@ -407,7 +421,7 @@ class OnlineGeometry(Geometry):
             return math.sqrt(largest) if self._root else largest
         rows, cols = self._oriented(1)
         mean_rows, max_rows = np.empty(self.shape[0]), np.empty(self.shape[0])
-        _run_rows(cost_moments_kernel, rows, cols, _float64(a), _float64(b), self._root, self._half, mean_rows,
+        _run_rows(cost_moments_kernel, rows, cols, self._potential(a, 0), self._potential(b, 1), self._root, self._half, mean_rows,
                   max_rows)
         return float(a @ mean_rows) if kind == "mean" else float(max_rows.max())
 
@@ -622,6 +636,13 @@ def softmax_hessian(weights, index, prob, m):
 
     The Hessian of the soft semi-dual (times eps); O(n K^2) work, m x m memory.
     """
+    index, weights, prob = np.ascontiguousarray(index, dtype=np.int64), _float64(weights), _float64(prob)
+    # The kernel reads weights[i], prob[i, k] and writes out[index, index]: shapes checked first.
+    if index.ndim != 2 or prob.shape != index.shape or weights.shape != index.shape[:1]:
+        raise ValueError(f"softmax_hessian needs index and prob of one shape (n, K) and n weights; got "
+                         f"{index.shape}, {prob.shape} and {weights.shape}.")
+    if index.size and index.max() >= m:
+        raise ValueError(f"softmax indices reach {index.max()}, beyond the {m} columns.")
     out = np.zeros((m, m))
-    _softmax_hessian_kernel(_float64(weights), np.ascontiguousarray(index, dtype=np.int64), _float64(prob), out)
+    _softmax_hessian_kernel(weights, index, prob, out)
     return out

@@ -25,7 +25,8 @@ from ..solvers import (
     exact_transport,
 )
 from ._barycenter import WassersteinBarycenter
-from ._base import FLOAT_DTYPES, DomainTransformerMixin, resolve_cost_scale, split_source_target, warn_if_not_converged
+from ._base import (FLOAT_DTYPES, DomainTransformerMixin, check_resolvable_eps, resolve_cost_scale, split_source_target,
+                    warn_if_not_converged)
 from ._gaussian import GaussianBuresMap
 from ._semidiscrete import SemiDiscreteMap
 from ._sinkhorn import SinkhornTransport
@@ -243,7 +244,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             cost = pairwise_cost(source, target, self.metric)
             # "sinkhorn" is entropic whatever reg_class; its reg=None means the default.
             reg = DEFAULT_SINKHORN_REG if self.reg is None and self.method == "sinkhorn" else (self.reg or 0.0)
-            eps = reg * cost_scale
+            eps = check_resolvable_eps(reg * cost_scale, float(a @ cost @ b))
             eta = self.reg_class * (cost_scale if self.class_penalty == "group_lasso" else 1.0)
             options = dict(self.solver_params or {})
             result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
@@ -265,8 +266,11 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         """The fitted map (source to target, or the reverse) at validated rows."""
         if self.transport_ is not None:
             return self.transport_.transform(X)
-        geometry = get_geometry(self.backend_, X, self.support_, self.metric)
-        return displacement_extension(geometry, self.support_, self.support_images_).astype(X.dtype, copy=False)
+        def make_geometry(points, support):
+            return get_geometry(self.backend_, points, support, self.metric)
+
+        return displacement_extension(make_geometry, X, self.support_, self.support_images_,
+                                      homogeneous=not callable(self.metric)).astype(X.dtype, copy=False)
 
     def _adapt(self, X, domains):
         if self.identity_:

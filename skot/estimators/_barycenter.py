@@ -24,6 +24,7 @@ from ..solvers import (
     sinkhorn,
 )
 from ._base import (
+    check_resolvable_eps,
     DomainTransformerMixin,
     array_namespace_of,
     assemble_rows,
@@ -219,7 +220,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             return get_geometry(backend, u, v, "sqeuclidean")
 
         largest = max((points for points, _ in measures), key=lambda points: points.shape[0])
-        eps, map_eps = self.reg * scale, self.map_reg * scale
+        eps = check_resolvable_eps(self.reg * scale, scale)
+        map_eps = check_resolvable_eps(self.map_reg * scale, scale, "map_reg")
         multiscale = eps > 0 and use_multiscale(self.multiscale, backend, init, largest, eps)
         result = free_support_barycenter(make_geometry, measures, weights, init, eps, max_iter=self.max_iter,
                                          tol=self.tol, multiscale=multiscale, verbose=self.verbose)

@@ -16,7 +16,7 @@ from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from .._progress import fitted
 from ..backends import is_dask_array, resolve_backend
-from ..backends._costs import box_diameter2
+from ..backends._costs import box_diameter2, check_representable
 from ..backends._multiscale import MAX_DIM as MULTISCALE_MAX_DIM
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -143,25 +143,29 @@ def warn_if_not_converged(estimator, result, tol, quantity="marginal error"):
         )
 
 
-# Cost statistics outside this range leave the solvers' eps, potentials and exponents
-# without float64 room (denormal or overflowing costs): refused with a message.
-REPRESENTABLE_COSTS = (1e-280, 1e280)
+# An eps below this fraction of the mean cost is under the rounding of potentials of the
+# order of the costs (float64 keeps 16 digits): the plan's marginals would be off by more
+# than the iterations can measure. Exact OT is the answer there.
+MIN_RELATIVE_EPS = 1e-12
 
 
-def check_cost_scale(scale, statistic):
-    """``scale``, a statistic of the source-target costs, or a ValueError saying what to do."""
-    if scale == 0:
+def check_resolvable_eps(eps, mean_cost, name="reg"):
+    """``eps``, or a ValueError when float64 cannot resolve it against costs of ``mean_cost``."""
+    if 0 < eps < MIN_RELATIVE_EPS * mean_cost:
         raise ValueError(
-            f"The {statistic} source-target cost is 0: the measures coincide on a single point; "
-            "pass cost_scale as a positive float."
+            f"{name} gives eps = {eps:.3g}, below {MIN_RELATIVE_EPS:g} times the mean cost {mean_cost:.3g}: "
+            "float64 cannot resolve it (potentials of the order of the costs are rounded by more than "
+            f"eps); increase {name}, or solve exact OT (OTDomainAdapter('exact'), skot.solvers.exact_transport)."
         )
-    if not REPRESENTABLE_COSTS[0] <= scale <= REPRESENTABLE_COSTS[1]:
-        raise ValueError(
-            f"The {statistic} source-target cost is {scale:.3g}: costs of these data are not "
-            "representable in float64 (the points are too close together or too far apart for "
-            "their squared distances); rescale X, e.g. with sklearn.preprocessing.StandardScaler."
-        )
-    return scale
+    return eps
+
+
+def cost_statistic(geometry, a, b, kind="mean"):
+    """A statistic of the source-target costs; a ValueError when float64 cannot hold it
+    (0 is returned: coincident points have a cost unit only when one is given)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing costs: refused just below
+        value = geometry.cost_statistic(kind, a, b)
+    return value and check_representable(value, f"{kind} source-target cost")
 
 
 def resolve_cost_scale(cost_scale, geometry, a, b):
@@ -170,9 +174,8 @@ def resolve_cost_scale(cost_scale, geometry, a, b):
         return 1.0
     if not isinstance(cost_scale, str):
         return float(cost_scale)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflowing costs: refused just below
-        scale = geometry.cost_statistic(cost_scale, a, b)
-    return check_cost_scale(scale, cost_scale)
+    return check_representable(cost_statistic(geometry, a, b, cost_scale), f"{cost_scale} source-target cost",
+                               if_zero="rescale X, or pass cost_scale as a positive float")
 
 
 # multiscale="auto" runs the multiscale solver from this many source-target pairs on, in

@@ -20,14 +20,15 @@ from ..solvers import (
     semidual_objective,
     SGDState,
 )
+from ..backends._costs import check_representable
 from ..solvers.semidiscrete import SGD_BATCH
 from ._base import (
+    check_resolvable_eps,
     FLOAT_DTYPES,
     DomainTransformerMixin,
     array_namespace_of,
     as_dtype,
     as_float64,
-    check_cost_scale,
     split_source_target,
     take_rows,
     warn_if_not_converged,
@@ -217,8 +218,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     def _scale_and_eps(self, source, a, points, b, backend):
         with np.errstate(over="ignore", invalid="ignore"):  # overflowing costs: refused just below
             scale = self._geometry(source, points, backend).cost_statistic("mean", a, b)
-        scale = check_cost_scale(scale, "mean")
-        return scale, self.reg * scale
+        scale = check_representable(scale, "mean source-target cost")
+        return scale, check_resolvable_eps(self.reg * scale, scale)
 
     def partial_fit(self, X, y=None, sample_domain=None, sample_weight=None):
         """Learn from one batch of fresh source draws (a stream, or a sampler's output).

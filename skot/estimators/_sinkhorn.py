@@ -25,6 +25,8 @@ from ._base import (
     array_namespace_of,
     as_dtype,
     copy_rows,
+    check_resolvable_eps,
+    cost_statistic,
     resolve_cost_scale,
     take_rows,
     use_multiscale,
@@ -177,7 +179,10 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             data.target_weights = xp.full(points.shape[0], 1.0 / points.shape[0], dtype=xp.float64, device=device(X))
         geometry = self._geometry(data.source, data.target, backend)
         cost_scale = resolve_cost_scale(self.cost_scale, geometry, data.source_weights, data.target_weights)
-        eps = self.reg * cost_scale
+        mean_cost = cost_scale if self.cost_scale == "mean" else cost_statistic(
+            geometry, data.source_weights, data.target_weights
+        )
+        eps = check_resolvable_eps(self.reg * cost_scale, mean_cost)
         multiscale = use_multiscale(self.multiscale, backend, data.source, data.target, eps, metric=self.metric,
                                     reg_m=self.reg_m)
         if multiscale:
@@ -196,9 +201,6 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             log_b = result.potential_target + eps * xp.log(data.target_weights)
             transport_cost = geometry.plan_cost(log_a, log_b, eps)
         warn_if_not_converged(self, result, self.tol)
-        mean_cost = cost_scale if self.cost_scale == "mean" else geometry.cost_statistic(
-            "mean", data.source_weights, data.target_weights
-        )
         divergence_eps = SCORE_REG * mean_cost
         # Fitted attributes only once everything succeeded (an interrupted fit leaves none);
         # supports are copies, so that the model does not follow later changes to X.

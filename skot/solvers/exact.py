@@ -12,6 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from ..backends import transport_simplex
+from ..backends._costs import check_representable, power_of_two
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,41 @@ def _marginals(a, b, n, m):
     return a, b
 
 
-def _result(solution, shape):
+def _result(solution, shape, unit=1.0):
+    """The result of a solve at costs divided by ``unit`` (a power of two), in the original units."""
     # The basic arcs of positive flow: distinct pairs, so the conversion has nothing to sum.
     carrying = solution.flow > 0
     plan = sparse.coo_array((solution.flow[carrying], (solution.rows[carrying], solution.cols[carrying])),
                             shape=shape).tocsr()
     plan.sort_indices()
-    violation = None if solution.least_reduced is None else max(0.0, -solution.least_reduced)
-    return ExactTransportResult(plan, solution.u, solution.v, float(solution.flow @ solution.arc_cost), violation,
+    violation = None if solution.least_reduced is None else unit * max(0.0, -solution.least_reduced)
+    return ExactTransportResult(plan, unit * solution.u, unit * solution.v,
+                                unit * float(solution.flow @ solution.arc_cost), violation,
                                 solution.pivots, solution.basis)
+
+
+def _extent(x, y):
+    """A power of two near the largest coordinate range of the points together (1 if none)."""
+    if not (len(x) and len(y)):
+        return 1.0
+    extent = float(np.max(np.maximum(x.max(axis=0), y.max(axis=0)) - np.minimum(x.min(axis=0), y.min(axis=0))))
+    return power_of_two(extent) if extent > 0 else 1.0
+
+
+def _point_unit(x, y, metric):
+    """A power of two near the points' extent, and the cost unit it gives ``metric``.
+
+    The optimal plan does not change when the points are divided by a power of two, so the
+    simplex prices costs of order one whatever the magnitude of the data; the potentials and
+    the cost are scaled back, and refused when float64 cannot hold them.
+    """
+    if metric == "cosine":
+        return 1.0, 1.0
+    length = _extent(x, y)
+    unit = length * length if metric == "sqeuclidean" else length
+    if unit > 1.0:
+        check_representable(unit, f"{metric} cost unit of the points")
+    return length, unit
 
 
 def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, max_iter=None, verbose=0):
@@ -94,8 +121,12 @@ def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, m
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     a, b = _marginals(a, b, len(x), len(y))
-    solution = transport_simplex(a, b, x=x, y=y, metric=metric, basis=basis, max_iter=max_iter, verbose=verbose)
-    return _result(solution, (len(x), len(y)))
+    length, unit = _point_unit(x, y, metric)
+    if length != 1.0:
+        x, y = x / length, y / length
+    solution = transport_simplex(a, b, x=x, y=y, metric=metric, basis=basis, max_iter=max_iter,
+                                 verbose=verbose)
+    return _result(solution, (len(x), len(y)), unit)
 
 
 def exact_plan(cost, a, b, *, basis=None, max_iter=None, verbose=0):
@@ -113,7 +144,13 @@ def exact_plan(cost, a, b, *, basis=None, max_iter=None, verbose=0):
     """
     cost = np.asarray(cost, dtype=np.float64)
     a, b = _marginals(a, b, *cost.shape)
-    return _result(transport_simplex(a, b, cost, basis=basis, max_iter=max_iter, verbose=verbose), cost.shape)
+    if not np.all(np.isfinite(cost)):
+        raise ValueError("The cost matrix must be finite.")
+    # Prices of order one whatever the magnitude of the costs (the plan does not change).
+    largest = float(np.max(np.abs(cost))) if cost.size else 0.0
+    unit = power_of_two(largest) if largest > 0 else 1.0
+    solution = transport_simplex(a, b, cost / unit, basis=basis, max_iter=max_iter, verbose=verbose)
+    return _result(solution, cost.shape, unit)
 
 
 def barycentric_images(plan, points, axis=1):
@@ -125,11 +162,17 @@ def barycentric_images(plan, points, axis=1):
     return plan @ np.asarray(points, dtype=np.float64) / np.asarray(plan.sum(axis=1)).reshape(-1, 1)
 
 
-def displacement_extension(geometry, support, images):
+def displacement_extension(make_geometry, points, support, images, *, homogeneous=True):
     """Map new points by the displacement of their nearest support point.
 
     ``T(x) = x + T(s) - s`` with ``s = argmin_k c(x, s_k)`` (Perrot et al. 2016); exact on
-    the support. ``geometry`` holds the new points (rows) and ``support`` (columns).
+    the support. ``make_geometry(u, v)`` builds the geometry of the new points (rows) and the
+    support (columns). For costs homogeneous in the points (the named metrics) both are first
+    divided by a power of two near their extent: the nearest points stay the same, while
+    costs of data at any magnitude neither underflow nor overflow.
     """
+    points = np.asarray(points, dtype=np.float64)
+    length = _extent(points, support) if homogeneous else 1.0
+    geometry = make_geometry(points, support) if length == 1.0 else make_geometry(points / length, support / length)
     nearest = geometry.argmax(np.zeros(len(support)))
-    return np.asarray(geometry.x, dtype=np.float64) + images[nearest] - support[nearest]
+    return points + images[nearest] - support[nearest]

@@ -5,6 +5,7 @@ the OT map is x -> m_t + T (x - m_s) with T = A^-1/2 (A^1/2 B A^1/2)^1/2 A^-1/2,
 and W2^2 = |m_s - m_t|^2 + tr A + tr B - 2 tr (A^1/2 B A^1/2)^1/2.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 from .._progress import Progress
 from ..backends._array_api import device
 from ..backends import namespace
+from ..backends._costs import check_representable, power_of_two
 
 COVARIANCE_ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
 
@@ -76,32 +78,55 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
 
     ``covariance``: "empirical" (weighted maximum likelihood), "ledoit_wolf", "oas",
     or a scikit-learn covariance estimator (unweighted: all weights must be equal).
-    ``ridge`` adds ``ridge * tr(C)`` (the total variance) to the diagonal.
+    ``ridge`` adds ``ridge * tr(C)`` (the total variance) to the diagonal. The named
+    estimators see the centred points divided by a power of two near their spread (they are
+    scale-equivariant), so no magnitude overflows; a covariance that float64 cannot hold is
+    a ValueError.
     """
     xp = namespace(points)
     if xp is not np:
         return _fit_gaussian_array_api(points, weights, covariance, ridge, xp)
     points = np.asarray(points)
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-    if covariance == "empirical":
-        mean = weights @ points
-        cov = _weighted_scatter(points, mean, weights)
+    center = weights @ points
+    if isinstance(covariance, str):
+        centred = points - center
+        spread = power_of_two(float(np.max(np.abs(centred)))) if centred.size else 1.0
+        if spread != 1.0:
+            check_representable(spread * spread, "spread of the points squared")
+        if covariance == "empirical":
+            mean = center
+            cov = _weighted_scatter(centred / spread, 0.0, weights)
+        else:
+            estimator = _fitted_covariance_estimator(covariance, centred / spread, weights)
+            mean = center + spread * _location(estimator, weights, centred / spread)
+            cov = np.asarray(estimator.covariance_, dtype=np.float64)
+        cov = cov * (spread * spread)
     else:
-        if not np.allclose(weights, weights[0]):
-            raise ValueError(
-                f"covariance={covariance!r} does not support sample_weight; "
-                "use covariance='empirical' with weights."
-            )
-        estimator = COVARIANCE_ESTIMATORS[covariance]() if isinstance(covariance, str) else clone(covariance)
-        estimator.fit(points)
-        # An estimator that sets no location_ (some custom ones) leaves the mean to us.
-        location = getattr(estimator, "location_", None)
-        mean = weights @ points if location is None else np.asarray(location, dtype=np.float64)
+        estimator = _fitted_covariance_estimator(covariance, points, weights)
+        mean = _location(estimator, weights, points)
         cov = np.asarray(estimator.covariance_, dtype=np.float64)
     cov = 0.5 * (cov + cov.T)
     if ridge > 0:
         cov = cov + ridge * max(np.trace(cov), np.finfo(float).tiny) * np.eye(len(cov))
     return mean, cov
+
+
+def _fitted_covariance_estimator(covariance, points, weights):
+    """``covariance`` (a name or an estimator) fitted to unweighted ``points``."""
+    if not np.allclose(weights, weights[0]):
+        raise ValueError(
+            f"covariance={covariance!r} does not support sample_weight; "
+            "use covariance='empirical' with weights."
+        )
+    estimator = COVARIANCE_ESTIMATORS[covariance]() if isinstance(covariance, str) else clone(covariance)
+    return estimator.fit(points)
+
+
+def _location(estimator, weights, points):
+    """The estimator's ``location_``; the weighted mean for estimators that set none."""
+    location = getattr(estimator, "location_", None)
+    return weights @ points if location is None else np.asarray(location, dtype=np.float64)
 
 
 def _fit_gaussian_array_api(points, weights, covariance, ridge, xp):
@@ -143,6 +168,11 @@ def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rc
     s); the map tends to the unregularised one as eps -> 0 and to 0 as eps -> infinity.
     """
     xp = namespace(cov_source, cov_target)
+    # The map is unchanged when both covariances and eps are divided by one unit, and W2^2
+    # scales by it: solving at unit scale keeps A^1/2 B A^1/2 from overflowing.
+    root_unit = power_of_two(math.sqrt(max(float(_trace(cov_source)), float(_trace(cov_target)))))
+    unit = root_unit * root_unit
+    cov_source, cov_target, eps = cov_source / unit, cov_target / unit, eps / unit
     values, vectors = _eigh_psd(cov_source)
     root = _spectral(values, vectors, xp.sqrt)
     inverse_values = _inverse_floor(values, rcond)
@@ -156,9 +186,10 @@ def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rc
         linear = inverse_root @ middle @ inverse_root
     else:
         linear = inverse_root @ _spectral(mu, basis, xp.sqrt) @ inverse_root
-    squared = float(xp.sum((mean_source - mean_target) ** 2) + _trace(cov_source)
-                    + _trace(cov_target) - 2.0 * xp.sum(xp.sqrt(mu)))
-    return GaussianOTResult(linear=0.5 * (linear + linear.T), distance=float(np.sqrt(max(squared, 0.0))))
+    shift = (mean_source - mean_target) / root_unit
+    squared = float(xp.sum(shift**2) + _trace(cov_source) + _trace(cov_target) - 2.0 * xp.sum(xp.sqrt(mu)))
+    return GaussianOTResult(linear=0.5 * (linear + linear.T),
+                            distance=root_unit * math.sqrt(max(squared, 0.0)))
 
 
 def bures_map(cov_source, cov_target):
@@ -203,6 +234,9 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
     def norm(matrix):
         return float(xp.sqrt(xp.sum(matrix * matrix)))
 
+    # The fixed point is homogeneous of degree one in the covariances: iterate at unit scale.
+    unit = power_of_two(max(float(_trace(cov)) for cov in covariances))
+    covariances = [cov / unit for cov in covariances]
     current = sum(float(w) * cov for w, cov in zip(weights, covariances))
     converged, n_iter, change = False, 0, None
     progress = Progress("Bures barycenter", verbose, tol)
@@ -220,4 +254,5 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
             break
         progress(n_iter, change)
     progress.done(n_iter, change, converged)
-    return BuresBarycenterResult(sum(float(w) * mean for w, mean in zip(weights, means)), current, n_iter, converged)
+    return BuresBarycenterResult(sum(float(w) * mean for w, mean in zip(weights, means)), current * unit,
+                                 n_iter, converged)

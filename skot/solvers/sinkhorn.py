@@ -83,11 +83,16 @@ def _optimal_translation(f, g, a, b, reg_m):
 
 
 class _Anderson:
-    """Type-II Anderson mixing of a fixed-point map, with a-weighted residuals."""
+    """Type-II Anderson mixing of a fixed-point map, with a-weighted residuals.
 
-    def __init__(self, memory, weights):
+    Residuals are kept in units of ``unit`` (eps): their Gram matrix then neither overflows
+    nor underflows whatever the scale of the costs.
+    """
+
+    def __init__(self, memory, weights, unit):
         self.memory = memory
         self.weights = weights
+        self.unit = unit
         self.images, self.residuals = [], []
 
     def reset(self):
@@ -99,13 +104,16 @@ class _Anderson:
         if self.memory == 0:
             return image
         self.images.append(image)
-        self.residuals.append(image - point)
+        self.residuals.append((image - point) / self.unit)
         del self.images[: -self.memory], self.residuals[: -self.memory]
         if len(self.residuals) == 1:
             return image
         xp = namespace(image)
         residuals = xp.stack(self.residuals)
         gram = (residuals * self.weights) @ residuals.T
+        if not bool(xp.all(xp.isfinite(gram))):  # residuals beyond float64: plain iterates
+            self.reset()
+            return image
         size = gram.shape[0]
         identity = xp.eye(size, dtype=gram.dtype, device=device(gram))
         gram = gram + 1e-10 * xp.sum(gram * identity) * identity
@@ -164,7 +172,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
         f = xp.asarray(init[0], dtype=xp.float64, device=device(a), copy=True)
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
     progress = Progress("sinkhorn", verbose, tol)
-    anderson = _Anderson(anderson_memory, a)
+    anderson = _Anderson(anderson_memory, a, eps)
     f_new = column_softmin = None
     # Anderson's tiny products gain nothing from BLAS threads, whose busy-waiting between
     # calls would take the cores from the compiled kernels.
