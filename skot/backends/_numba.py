@@ -257,7 +257,9 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
     """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij (row sums of P * C).
 
     With top_i = max_j (hg_j - c_ij): exp((hf_i + top_i) / eps) times a vectorised sum of
-    exponents <= 0 (any plan, unconverged or unbalanced ones included).
+    exponents <= 0 (any plan, unconverged or unbalanced ones included). Terms below
+    exp(-CUTOFF) are left out: the cost hg_j - (hg_j - c_ij) of a column without mass
+    (hg_j = -inf) is not a number.
     """
     inv_eps = 1.0 / eps
     buf = np.empty(yt.shape[1])
@@ -265,8 +267,9 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
         top = _fill_logits(x, i, yt, hg, root, half, buf)
         total = 0.0
         for j in range(yt.shape[1]):
-            weight = _exp_nonpositive(max((buf[j] - top) * inv_eps, -CUTOFF))
-            total += weight * (hg[j] - buf[j])
+            exponent = (buf[j] - top) * inv_eps
+            if exponent > -CUTOFF:
+                total += _exp_nonpositive(min(exponent, 0.0)) * (hg[j] - buf[j])
         out[i] = math.exp((hf[i] + top) * inv_eps) * total
 
 
@@ -338,7 +341,8 @@ class OnlineGeometry(Geometry):
         out = np.empty(rows.shape[0])
         last = self._last_softmin[axis]
         if last is not None and last[1] == eps:
-            delta = h - last[0]
+            with np.errstate(invalid="ignore"):  # -inf (no mass) in both: no change there
+                delta = np.where(h == last[0], 0.0, h - last[0])
             if delta.max() - delta.min() <= SHIFT_SPAN * eps:
                 shift = delta.max() - last[2]
                 _run_rows(softmin_kernel, rows, cols, h, eps, shift, self._root, self._half, out)

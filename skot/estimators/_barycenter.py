@@ -36,6 +36,8 @@ from ._base import (
 )
 
 DEFAULT_SUPPORT_SIZE = 100
+# covariance_reg="auto" for a domain with no more weighted rows than features.
+RANK_DEFICIENT_RIDGE = 1e-4
 MAP_MAX_ITER = 5000
 
 
@@ -59,10 +61,11 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         squared distance (2 tr Cov); 0 gives exact plans (network simplex).
     weights : array-like of shape (n_domains,) or None, default=None
         Domain weights, in the order of the sorted domain labels; uniform if None.
-    covariance_reg : float, default=1e-4
+    covariance_reg : float or "auto", default="auto"
         Gaussian method: ridge added to each domain's covariance, in units of its total
         variance (trace); it keeps the maps well conditioned when a domain has fewer
-        samples than features.
+        samples than features. "auto": 1e-4 for such domains (their sample covariance is
+        singular), none for the others, whose barycenter is then the exact Bures fixed point.
     map_reg : float, default=0.05
         Entropic regularisation of the maps from each domain onto a free support, in the
         same units; it makes ``transform`` defined at any point.
@@ -121,7 +124,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         "method": [StrOptions({"free_support", "gaussian"})],
         "reg": [Interval(Real, 0, None, closed="left")],
         "weights": [None, "array-like"],
-        "covariance_reg": [Interval(Real, 0, None, closed="left")],
+        "covariance_reg": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "map_reg": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -137,7 +140,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     def _namespace_attribute(self):
         return "mean_" if self.method == "gaussian" else "support_"
 
-    def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg=1e-4,
+    def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg="auto",
                  map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", multiscale="auto", verbose=0,
                  random_state=None):
         self.n_support = n_support
@@ -195,11 +198,18 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             setattr(self, name, value)
         return X, domains
 
+    def _covariance_ridge(self, masses, n_features):
+        if self.covariance_reg != "auto":
+            return self.covariance_reg
+        # At most d weighted rows span at most d - 1 directions: a singular covariance.
+        return RANK_DEFICIENT_RIDGE if int(namespace(masses).count_nonzero(masses)) <= n_features else 0.0
+
     def _fit_gaussian(self, measures, weights):
-        moments = [fit_gaussian(points, masses, ridge=self.covariance_reg) for points, masses in measures]
+        moments = [fit_gaussian(points, masses, ridge=self._covariance_ridge(masses, points.shape[1]))
+                   for points, masses in measures]
         result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights,
                                   max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
-        warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
+        warn_if_not_converged(self, result, self.tol, "relative change")
         maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
         return {
             "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter, "multiscale_": False,
@@ -225,7 +235,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         multiscale = eps > 0 and use_multiscale(self.multiscale, backend, init, largest, eps)
         result = free_support_barycenter(make_geometry, measures, weights, init, eps, max_iter=self.max_iter,
                                          tol=self.tol, multiscale=multiscale, verbose=self.verbose)
-        warn_if_not_converged(self, _Converged(result.converged, result.n_iter), self.tol)
+        warn_if_not_converged(self, result, self.tol, "relative change")
         map_multiscale = use_multiscale(self.multiscale, backend, largest, result.support, map_eps)
         potentials = []
         for points, masses in measures:
@@ -304,13 +314,6 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         """
         X = self._validate_fitted_input(X)
         return self._map_domains(X, self._domain_rows(X, sample_domain))
-
-
-class _Converged:
-    """The two fields of a solver result that the convergence warning reads."""
-
-    def __init__(self, converged, n_iter):
-        self.converged, self.n_iter, self.error = converged, n_iter, float("nan")
 
 
 def _pooled_moments(measures, weights):

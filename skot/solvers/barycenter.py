@@ -29,12 +29,15 @@ class FreeSupportBarycenterResult:
         Uniform.
     n_iter : int
     converged : bool
+    error : float
+        The last relative change of the support (what ``tol`` bounds).
     """
 
     support: np.ndarray
     weights: np.ndarray
     n_iter: int
     converged: bool
+    error: float
 
 
 def free_support_barycenter(make_geometry, measures, domain_weights, init_support, eps, *,
@@ -109,4 +112,4 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
             break
         progress(n_iter, change, note=progress.bar(n_iter, max_iter))
     progress.done(n_iter, change, converged)
-    return FreeSupportBarycenterResult(support, weights, n_iter, converged)
+    return FreeSupportBarycenterResult(support, weights, n_iter, converged, float(change))

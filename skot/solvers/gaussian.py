@@ -211,12 +211,14 @@ def bures_wasserstein_distance(mean_source, cov_source, mean_target, cov_target)
 
 @dataclass(frozen=True)
 class BuresBarycenterResult:
-    """Gaussian barycenter N(mean, covariance) and the fixed-point iterations run."""
+    """Gaussian barycenter N(mean, covariance), the fixed-point iterations run and the last
+    relative change of the covariance (``error``, what ``tol`` bounds)."""
 
     mean: np.ndarray
     covariance: np.ndarray
     n_iter: int
     converged: bool
+    error: float
 
 
 def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-10, verbose=0):
@@ -255,4 +257,4 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
         progress(n_iter, change)
     progress.done(n_iter, change, converged)
     return BuresBarycenterResult(sum(float(w) * mean for w, mean in zip(weights, means)), current * unit,
-                                 n_iter, converged)
+                                 n_iter, converged, float(change))

@@ -23,7 +23,9 @@ from .sinkhorn import SinkhornResult, sinkhorn
 
 @dataclass(frozen=True)
 class MultiscaleResult(SinkhornResult):
-    """:class:`SinkhornResult` whose ``error`` and ``marginal_error`` are certified bounds.
+    """:class:`SinkhornResult` whose ``error`` and ``marginal_error`` are certified bounds:
+    ``error`` on the larger of the two marginal L1 errors (what ``tol`` bounds),
+    ``marginal_error`` on the target one.
 
     Attributes
     ----------
@@ -146,7 +148,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     -------
     MultiscaleResult
         Potentials in the input orders; ``error`` and ``marginal_error`` are certified upper
-        bounds on the source and target marginal L1 errors of the untruncated plan.
+        bounds on the larger marginal L1 error and the target one, of the untruncated plan.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
@@ -214,7 +216,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
         reg_m=None,
         n_iter=n_iter,
         converged=max(row_error, column_error) <= tol,
-        error=row_error,
+        error=max(row_error, column_error),
         marginal_error=column_error,
         dual_objective=dual,
         transport_cost=transport_cost,
