@@ -282,6 +282,14 @@ def test_raw_errors_from_deep_inside_are_answers_or_clear_errors():
         custom.score(X[[0, 60, 61, 62]], sample_domain=[0, -1, -1, -1])
     with pytest.raises(ValueError, match="target must be a number of points"):
         SemiDiscreteMap(target=True).fit(X[:50])
+    # Rank-one covariances with reg=0: a singular map, which inverse_transform refuses.
+    flat, _, flat_sd = pack(np.c_[rng.normal(size=50), np.zeros(50)], np.c_[rng.normal(size=40), np.zeros(40)])
+    singular = GaussianBuresMap(reg=0.0).fit(flat, sample_domain=flat_sd)
+    assert finite(singular.transform(flat))
+    with pytest.raises(ValueError, match="coef_ is singular.*reg > 0"):
+        singular.inverse_transform(flat)
+    np.testing.assert_allclose(GaussianBuresMap().fit(flat, sample_domain=flat_sd).inverse_transform(
+        GaussianBuresMap().fit(flat, sample_domain=flat_sd).transform(flat)), flat, atol=1e-8)
 
 
 MAGNITUDES = [1e-300, 1e-200, 1e-150, 1e-100, 1e-50, 1e50, 1e100, 1e150, 1e200, 1e300]
@@ -292,6 +300,16 @@ SCALE_INVARIANT = set(ESTIMATORS) - {"semidiscrete"}
 def fitted_floats(estimator):
     return {name: value for name, value in vars(estimator).items()
             if name.endswith("_") and np.asarray(value).dtype.kind == "f"}
+
+
+def other_outputs(estimator, source, target, sample_domain):
+    """What else the estimator computes from new rows: inverse maps, samples, cells."""
+    if hasattr(estimator, "inverse_transform"):
+        yield estimator.inverse_transform(target)
+    if hasattr(estimator, "sample"):
+        yield estimator.sample(source, n_samples=2)
+    if hasattr(estimator, "predict"):
+        yield estimator.predict(source)
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
@@ -316,6 +334,8 @@ def test_data_at_any_magnitude_give_the_same_answer_or_a_clear_error(name, backe
         mapped = estimator.transform(X * scale, sample_domain=sd)
         assert finite(mapped), scale
         assert all(finite(value) for value in fitted_floats(estimator).values()), scale
+        for output in other_outputs(estimator, X[:20] * scale, X[20:] * scale, sd):
+            assert finite(output), scale
         if hasattr(estimator, "score"):
             assert np.isfinite(estimator.score(X * scale, sample_domain=sd)), scale
         if name in SCALE_INVARIANT:

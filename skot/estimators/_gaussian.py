@@ -30,7 +30,10 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         How covariances are estimated; an estimator is any scikit-learn covariance
         estimator (``fit`` then ``location_``, ``covariance_``).
     reg : float, default=1e-6
-        Ridge added to each covariance, in units of its total variance (trace).
+        Ridge added to each covariance, in units of its total variance (trace). With
+        ``reg=0`` a rank-deficient source covariance is inverted on its range (eigenvalues
+        below 1e-12 of the largest raised to that floor), and ``inverse_transform`` of a
+        singular map is a ValueError.
     t : float in [0, 1], default=1.0
         Point on the McCann geodesic: 0 is the identity, 1 the full map.
     entropic_reg : float, default=0.0
@@ -138,10 +141,22 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         return mapped
 
     def inverse_transform(self, X):
-        """Inverse of the affine map: ``(X - intercept_) @ inv(coef_).T``."""
+        """Inverse of the affine map: ``(X - intercept_) @ inv(coef_).T``.
+
+        With ``reg=0`` and a rank-deficient covariance (fewer rows than features, or data on
+        a subspace) ``coef_`` is singular and the map has no inverse: a ValueError says so
+        (any ``reg > 0`` makes both covariances, hence the map, invertible).
+        """
         X = self._validate_fitted_input(X, "inverse_transform")
         xp = array_namespace_of(X)
-        return xp.astype(xp.linalg.solve(self.coef_, (X - self.intercept_).T).T, X.dtype)
+        try:
+            inverse = xp.linalg.solve(self.coef_, (X - self.intercept_).T).T
+        except np.linalg.LinAlgError:
+            inverse = None
+        if inverse is None or not bool(xp.all(xp.isfinite(inverse))):
+            raise ValueError("coef_ is singular (a rank-deficient covariance fitted with reg=0): the map has no "
+                             "inverse; fit with reg > 0.")
+        return xp.astype(inverse, X.dtype)
 
     def score(self, X, y=None, sample_domain=None):
         """Minus the squared Bures-Wasserstein distance between mapped source rows and the target.
