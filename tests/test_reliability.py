@@ -173,13 +173,35 @@ def test_interrupted_fit_leaves_no_fitted_state(name, solver, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
+    X, _, sd = data()
+    refitted = clone(ESTIMATORS[name]).fit(X, sample_domain=sd)
+    before = refitted.transform(X, sample_domain=sd)
     monkeypatch.setattr(getattr(estimators, module), function, interrupted)
     est = clone(ESTIMATORS[name])
-    X, _, sd = data()
     with pytest.raises(KeyboardInterrupt):
         est.fit(X, sample_domain=sd)
     with pytest.raises(NotFittedError):
         check_is_fitted(est)
+    # Interrupted during a refit on other data: the previous model, whole.
+    with pytest.raises(KeyboardInterrupt):
+        refitted.fit(X[:, :2] * 3.0, sample_domain=sd)
+    np.testing.assert_array_equal(refitted.transform(X, sample_domain=sd), before)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_a_failed_refit_leaves_the_previous_model_whole(name):
+    """Validation of a refit on 2 features used to reset n_features_in_ under the 3-feature
+    model; then the kernels read past the end of each 2-feature row."""
+    X, _, sd = data(d=3)
+    est = clone(ESTIMATORS[name]).fit(X, sample_domain=sd)
+    before = est.transform(X, sample_domain=sd)
+    single_sample_domain = np.where(np.arange(len(sd)) == 0, 7, sd)
+    with pytest.raises(ValueError, match="1 sample"):
+        est.fit(X[:, :2], sample_domain=single_sample_domain)
+    assert est.n_features_in_ == 3
+    np.testing.assert_array_equal(est.transform(X, sample_domain=sd), before)
+    with pytest.raises(ValueError, match="features"):
+        est.transform(X[:, :2], sample_domain=sd)
 
 
 # ---------------------------------------------------------------- properties
@@ -378,3 +400,23 @@ def test_shapes_are_checked_before_a_kernel_reads_them():
             call()
     with pytest.raises(ValueError, match="beyond the 3 columns"):
         softmax_hessian(np.ones(2), np.array([[0, 3], [1, -1]]), np.full((2, 2), 0.5), 3)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_far_points_go_to_the_support_point_in_their_direction(backend):
+    """Points so far that their costs overflow (1e200) once all went to the first cell; the
+    cell, map and draws tend to the support point furthest along their direction."""
+    rng = np.random.default_rng(0)
+    X, _, sd = pack(rng.normal(size=(40, 2)), rng.normal(size=(30, 2)))
+    far = np.array([[1e200, 0.0], [-1e200, 0.0], [0.0, 1e200], [0.0, -1e200]])
+    cells = SemiDiscreteMap(target=6, random_state=0, backend=backend).fit(X)
+    points = cells.target_points_
+    expected = [points[:, 0].argmax(), points[:, 0].argmin(), points[:, 1].argmax(), points[:, 1].argmin()]
+    np.testing.assert_array_equal(cells.predict(far), expected)
+    sinkhorn = SinkhornTransport(backend=backend).fit(X, sample_domain=sd)
+    support = sinkhorn.support_target_
+    expected_points = support[[support[:, 0].argmax(), support[:, 0].argmin(), support[:, 1].argmax(),
+                               support[:, 1].argmin()]]
+    np.testing.assert_array_equal(sinkhorn.transform(far), expected_points)
+    draws = sinkhorn.sample(far, n_samples=3)
+    np.testing.assert_array_equal(draws, np.repeat(expected_points[:, None, :], 3, axis=1))

@@ -166,10 +166,14 @@ def barycentric_kernel(x, yt, h, eps, root, half, values_t, out, start, stop):
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def argmax_kernel(x, yt, h, root, half, out, start, stop):
-    """out_i = argmax_j (h_j - c(x_i, y_j)): the Laguerre cell of x_i when h = g."""
+    """out_i = argmax_j (h_j - c(x_i, y_j)): the Laguerre cell of x_i when h = g; -1 for rows
+    whose costs overflowed."""
     buf = np.empty(yt.shape[1])
     for i in range(start, stop):
         top = _fill_logits(x, i, yt, h, root, half, buf)
+        if not np.isfinite(top):
+            out[i] = -1
+            continue
         chosen = 0
         for j in range(yt.shape[1]):
             if buf[j] == top:
@@ -223,13 +227,17 @@ def _largest(values, index, largest):
 
 @njit(cache=True, nogil=True)
 def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out, start, stop):
-    """Inverse-CDF draws from softmax_j((h_j - c(x_i, y_j)) / eps); uniforms sorted per row."""
+    """Inverse-CDF draws from softmax_j((h_j - c(x_i, y_j)) / eps); uniforms sorted per row;
+    -1 for rows whose costs overflowed."""
     inv_eps = 1.0 / eps
     n_samples = sorted_uniforms.shape[1]
     m = yt.shape[1]
     buf = np.empty(m)
     for i in range(start, stop):
         top = _fill_logits(x, i, yt, h, root, half, buf)
+        if not np.isfinite(top):
+            out[i, :] = -1
+            continue
         total = _softmax_weights(buf, top, inv_eps)
         cumulative = 0.0
         s = 0
@@ -360,15 +368,22 @@ class OnlineGeometry(Geometry):
                            np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
         if far.any():
-            own = self.x if axis == 1 else self.y
-            out[far] = points[far_point_assignment(own[far], points, self.metric)]
+            out[far] = points[self._far_assignment(far, axis)]
         return out
+
+    def _far_assignment(self, far, axis):
+        """The other cloud's point that rows ``far`` (mask), whose costs overflowed, tend to."""
+        own = self.x if axis == 1 else self.y
+        return far_point_assignment(own[far], self._other_points(axis), self.metric)
 
     def sample(self, h, eps, axis, n_samples, rng):
         rows, cols = self._oriented(axis)
         uniforms = np.sort(rng.uniform(size=(rows.shape[0], n_samples)), axis=1)
         out = np.empty((rows.shape[0], n_samples), dtype=np.intp)
         _run_rows(sample_kernel, rows, cols, self._potential(h, axis), float(eps), self._root, self._half, uniforms, out)
+        far = out[:, 0] < 0
+        if far.any():
+            out[far] = self._far_assignment(far, axis)[:, None]
         # Sorting the uniforms ordered the draws; a random permutation makes them i.i.d. again.
         return np.take_along_axis(out, np.argsort(rng.uniform(size=out.shape), axis=1), axis=1)
 
@@ -382,6 +397,9 @@ class OnlineGeometry(Geometry):
                 products, offset, out[start:start + len(products)]))
             return out
         _run_rows(argmax_kernel, rows, self._oriented(1)[1], self._potential(h, 1), self._root, self._half, out)
+        far = out < 0
+        if far.any():
+            out[far] = self._far_assignment(far, 1)
         return out
 
     def soft_masses(self, h, eps, weights, n_largest=0):

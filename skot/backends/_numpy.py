@@ -77,17 +77,29 @@ class DenseGeometry(Geometry):
     def sample(self, h, eps, axis, n_samples, rng):
         out = np.empty((self._n_rows(axis), n_samples), dtype=np.intp)
         uniforms = rng.uniform(size=out.shape)
+        own = self.x if axis == 1 else self.y
         for rows, block in self._blocks(axis):
-            cdf = np.cumsum(softmax((h - block) / eps, axis=1), axis=1)
+            logits = (h - block) / eps
+            far = ~np.isfinite(logits.max(axis=1))
+            logits[far] = 0.0
+            cdf = np.cumsum(softmax(logits, axis=1), axis=1)
             for k, row in enumerate(range(rows.start, rows.stop)):
                 picked = np.searchsorted(cdf[k], uniforms[row] * cdf[k, -1], side="right")
                 out[row] = np.minimum(picked, cdf.shape[1] - 1)
+            if far.any():
+                idx = np.arange(rows.start, rows.stop)[far]
+                out[idx] = self._far_assignment(own[idx], axis)[:, None]
         return out
 
     def argmax(self, h):
         out = np.empty(self.shape[0], dtype=np.intp)
         for rows, block in self._blocks(1):
-            out[rows] = np.argmax(h - block, axis=1)
+            values = h - block
+            out[rows] = np.argmax(values, axis=1)
+            far = ~np.isfinite(values.max(axis=1))
+            if far.any():
+                idx = np.arange(rows.start, rows.stop)[far]
+                out[idx] = self._far_assignment(self.x[idx], 1)
         return out
 
     def soft_masses(self, h, eps, weights, n_largest=0):

@@ -25,8 +25,8 @@ from ..solvers import (
     exact_transport,
 )
 from ._barycenter import WassersteinBarycenter
-from ._base import (FLOAT_DTYPES, DomainTransformerMixin, check_resolvable_eps, resolve_cost_scale, split_source_target,
-                    warn_if_not_converged)
+from ._base import (FLOAT_DTYPES, DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure,
+                    resolve_cost_scale, split_source_target, warn_if_not_converged)
 from ._gaussian import GaussianBuresMap
 from ._semidiscrete import SemiDiscreteMap
 from ._sinkhorn import SinkhornTransport
@@ -186,6 +186,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                 estimator.set_params(map_reg=self.reg)
         return estimator.set_params(**(self.solver_params or {}))
 
+    @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
         self._check_options()

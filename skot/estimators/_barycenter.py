@@ -24,6 +24,7 @@ from ..solvers import (
     sinkhorn,
 )
 from ._base import (
+    keeps_model_on_failure,
     check_resolvable_eps,
     DomainTransformerMixin,
     array_namespace_of,
@@ -179,6 +180,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             )
         return weights / weights.sum()
 
+    @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         self._validate_params()
         xp = array_namespace_of(X)

@@ -1,5 +1,7 @@
 """Validation shared by the estimators: data layout, backends, warnings."""
 
+import copy
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -211,6 +213,29 @@ def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean"
             or source.shape[1] > MULTISCALE_AUTO_MAX_DIM):
         return False
     return eps <= MULTISCALE_MAX_RELATIVE_EPS * box_diameter2(source, target)
+
+
+def keeps_model_on_failure(fit=None, *, copy_arrays=False):
+    """Decorate a fitting method: if it raises (or is interrupted), the estimator's
+    attributes are restored, so a failed refit leaves the previous model whole (validation
+    would otherwise have reset ``n_features_in_`` under the old fitted arrays).
+
+    ``copy_arrays``: also restore arrays the method updates in place (``partial_fit``).
+    """
+    if fit is None:
+        return functools.partial(keeps_model_on_failure, copy_arrays=copy_arrays)
+
+    @functools.wraps(fit)
+    def guarded(self, *args, **kwargs):
+        state = copy.deepcopy(vars(self)) if copy_arrays else dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(state)
+            raise
+
+    return guarded
 
 
 class DomainTransformerMixin(TransformerMixin):

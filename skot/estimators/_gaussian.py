@@ -11,7 +11,7 @@ from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS
 from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot
 from ..solvers.gaussian import COVARIANCE_ESTIMATORS
-from ._base import DomainTransformerMixin, array_namespace_of, take_rows
+from ._base import DomainTransformerMixin, array_namespace_of, keeps_model_on_failure, take_rows
 
 # Mean and covariance of the reference targets, per unit dimension.
 REFERENCE_MOMENTS = {"normal": (0.0, 1.0), "uniform": (0.5, 1.0 / 12.0)}
@@ -112,6 +112,7 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
             points = xp.asarray(points, device=device(X))
         return fit_gaussian(points, np.ones(points.shape[0]), self.covariance, self.reg)
 
+    @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight)
         xp = array_namespace_of(X)

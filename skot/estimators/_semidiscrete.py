@@ -23,6 +23,7 @@ from ..solvers import (
 from ..backends._costs import check_representable
 from ..solvers.semidiscrete import SGD_BATCH
 from ._base import (
+    keeps_model_on_failure,
     check_resolvable_eps,
     FLOAT_DTYPES,
     DomainTransformerMixin,
@@ -145,6 +146,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             raise ValueError("target must be a number of points to learn or an array of points, "
                              f"not {self.target!r}.")
 
+    @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         self._check_target()
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
@@ -221,6 +223,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         scale = check_representable(scale, "mean source-target cost")
         return scale, check_resolvable_eps(self.reg * scale, scale)
 
+    @keeps_model_on_failure(copy_arrays=True)
     def partial_fit(self, X, y=None, sample_domain=None, sample_weight=None):
         """Learn from one batch of fresh source draws (a stream, or a sampler's output).
 

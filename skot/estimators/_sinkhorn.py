@@ -21,6 +21,7 @@ from ..solvers import (
     unadjusted_langevin,
 )
 from ._base import (
+    keeps_model_on_failure,
     DomainTransformerMixin,
     array_namespace_of,
     as_dtype,
@@ -169,6 +170,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     def _geometry(self, x, y, backend=None):
         return get_geometry(backend or self.backend_, x, y, self.metric)
 
+    @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
         xp = array_namespace_of(X)

@@ -18,7 +18,7 @@ from .._progress import Progress
 from ..backends import OnlineGeometry
 from ..backends._costs import box_diameter2
 from ..backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
-from .sinkhorn import SinkhornResult, sinkhorn
+from .sinkhorn import SinkhornResult, check_eps, sinkhorn
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     _check_problem(x, y, a, b)
+    eps = check_eps(eps)
     budget = BUDGET_FRACTION * tol if budget is None else float(budget)
     keep_x, keep_y = a > 0, b > 0
     if not (keep_x.all() and keep_y.all()):
