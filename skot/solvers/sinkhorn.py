@@ -100,6 +100,10 @@ def check_weights(weights, size, name):
         raise ValueError(f"The {name} weights must be finite, non-negative and not all zero.")
 
 
+# Iterations without halving the error after which Anderson mixing is switched off.
+ANDERSON_PATIENCE = 100
+
+
 class _Anderson:
     """Type-II Anderson mixing of a fixed-point map, with a-weighted residuals.
 
@@ -195,6 +199,8 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     elif init is not None:
         f = xp.asarray(init[0], dtype=xp.float64, device=device(a), copy=True)
     error, best_error, converged, n_iter = np.inf, np.inf, False, 0
+    plain_image = None  # the last plain update of f, kept while f is an extrapolation
+    milestone, milestone_iter = np.inf, 0  # the error at its last halving, and when
     progress = Progress("sinkhorn", verbose, tol)
     anderson = _Anderson(anderson_memory, a, eps)
     f_new = column_softmin = None
@@ -226,7 +232,17 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
                 break
             if error > best_error:
                 anderson.reset()
+                if plain_image is not None:
+                    # The extrapolation made the error grow: drop it, and go on from the plain
+                    # update of the point before (some tiny problems stall otherwise).
+                    f, plain_image = plain_image, None
+                    continue
             best_error = min(best_error, error)
+            if error <= 0.5 * milestone:
+                milestone, milestone_iter = error, n_iter
+            elif n_iter - milestone_iter > ANDERSON_PATIENCE:
+                anderson.memory = 0  # the extrapolation stalls: plain iterates, which contract
+            plain_image = f_new if anderson.memory else None
             f = anderson(f, f_new)
         if not converged:
             # Return the plain update, whose source marginal is exact, not an extrapolation.
