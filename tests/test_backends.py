@@ -146,6 +146,33 @@ def test_one_blas_thread_limits_and_restores():
     with one_blas_thread():
         assert blas_threads() and all(n == 1 for n in blas_threads())
     assert blas_threads() == before
+    # Overlapping holders in several threads (concurrent fits): the limit holds while any
+    # does, and the last one out restores the original (it was left at one thread).
+    import threading
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with one_blas_thread():
+            first_in.set()
+            second_in.wait()
+        first_out.set()
+
+    def second():
+        first_in.wait()
+        with one_blas_thread():
+            second_in.set()
+            first_out.wait()
+            seen.append(blas_threads())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen and all(n == 1 for n in seen[0])
+    assert blas_threads() == before
 
 
 def test_one_pass_softmin_at_tiny_eps_stays_in_bounds():

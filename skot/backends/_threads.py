@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import OpenBLASController, ThreadpoolController
 
 # A chunk of fewer cost evaluations than this runs in the calling thread: measured on 2 cores
 # (docs/benchmarks.rst), two threads beat one from about this many per thread.
@@ -78,14 +78,21 @@ def _shared_pool():
         return _pool
 
 
-def _forget_pool_in_child():
-    # The parent's worker threads do not exist in a forked child; its pool would wait on them.
-    global _pool, _pool_lock
+_blas_lock = threading.Lock()
+_blas_hold = {"count": 0, "limiter": None}  # holders of the one-thread BLAS limit, and its limiter
+
+
+def _reset_in_child():
+    # The parent's other threads do not exist in a forked child: its pool would wait on its
+    # workers, and a lock or a BLAS hold of theirs would never be released.
+    global _pool, _pool_lock, _blas_lock
     _pool, _pool_lock = None, threading.Lock()
     _cpus.cache_clear()
+    _blas_lock = threading.Lock()
+    _blas_hold.update(count=0, limiter=None)
 
 
-os.register_at_fork(after_in_child=_forget_pool_in_child)
+os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def in_background(function, *args):
@@ -145,7 +152,36 @@ def _controller():
     return ThreadpoolController()
 
 
+@contextmanager
 def one_blas_thread():
     """Context manager holding BLAS to one thread, whose spin-waits between calls would
-    otherwise take cores from the kernels' threads."""
-    return _controller().limit(limits=1, user_api="blas")
+    otherwise take cores from the kernels' threads.
+
+    The BLAS limit is process-wide: the first of overlapping holders (fits in several
+    threads) sets it and the last one restores what was there before, so concurrent fits
+    never leave the process at one BLAS thread.
+    """
+    with _blas_lock:
+        if _blas_hold["count"] == 0:
+            _take_blas_control()
+            _blas_hold["limiter"] = _controller().limit(limits=1, user_api="blas")
+        _blas_hold["count"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_hold["count"] -= 1
+            if _blas_hold["count"] == 0:
+                _take_blas_control()
+                _blas_hold["limiter"].restore_original_limits()
+                _blas_hold["limiter"] = None
+                _take_blas_control()
+
+
+def _take_blas_control():
+    """Let the calling thread change OpenBLAS's limit. threadpoolctl (3.6 on) lets only one
+    thread at a time do so and silently ignores the others, while the last holder of the
+    limit need not be the thread that set it."""
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
