@@ -140,20 +140,23 @@ def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
     )
 
 
-def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter, progress=None):
+def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter, scale, progress=None):
     """L-BFGS on the semi-dual smoothed by ``eps``; returns ``(potential, converged, iterations)``.
 
     ``progress``: a :class:`skot._progress.Progress` told each iteration.
 
-    The m weights live on the host (SciPy's L-BFGS); the reductions run on the geometry's
-    arrays, wherever they are (one m-vector crosses each way per evaluation).
+    The variables are the weights in units of the cost ``scale`` (the objective too, so its
+    gradient b - masses is unchanged): L-BFGS's first step and line search are in the units
+    of its variables, so the iterations do not depend on the magnitude of the data. The m
+    weights live on the host (SciPy's L-BFGS); the reductions run on the geometry's arrays,
+    wherever they are (one m-vector crosses each way per evaluation).
     """
     log_b = namespace(b).log(b)
 
-    def negative(g):
-        g = like(g, b)
+    def negative(u):
+        g = like(u * scale, b)
         masses, softmins = geometry.soft_masses(g + eps * log_b, eps, a)
-        return -float(b @ g + a @ softmins), to_numpy(masses - b)
+        return -float(b @ g + a @ softmins) / scale, to_numpy(masses - b)
 
     gtol = tol * float(namespace(b).min(b))
     iterations = 0
@@ -166,11 +169,11 @@ def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter, progress=None):
     # L-BFGS's tiny vector operations gain nothing from BLAS threads, whose busy-waiting
     # between calls would steal the cores from the kernels' threads.
     with one_blas_thread():
-        result = minimize(negative, to_numpy(potential), jac=True, method="L-BFGS-B",
+        result = minimize(negative, to_numpy(potential) / scale, jac=True, method="L-BFGS-B",
                           callback=None if progress is None else report,
                           options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0})
     converged = bool(np.max(np.abs(result.jac)) <= gtol)
-    return like(result.x - np.mean(result.x), b), converged, result.nit
+    return like((result.x - np.mean(result.x)) * scale, b), converged, result.nit
 
 
 def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, init=None, verbose=0):
@@ -207,7 +210,7 @@ def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, in
     progress = Progress("semi-discrete", verbose, tol)
     for stage_eps in schedule:
         potential, converged, iterations = _lbfgs_stage(geometry, a, b, potential, stage_eps, tol, max_iter,
-                                                        progress)
+                                                        scale, progress)
         n_iter += iterations
     progress.done(n_iter, converged=converged)
     return _result(geometry, a, b, potential, eps, n_iter, converged, final)
@@ -331,7 +334,7 @@ def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max
                 # Too few samples near the cell boundaries for a reliable Hessian at this
                 # eps: L-BFGS, whose convergence does not depend on it, finishes the stage.
                 potential, stage_converged, more = _lbfgs_stage(geometry, a, b, potential, stage, tol, max_iter,
-                                                                progress)
+                                                                scale, progress)
                 iterations += more
             potential = potential - potential.mean()
             n_iter += iterations
