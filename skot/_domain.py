@@ -68,7 +68,9 @@ def pack(X_source, X_target, y_source=None):
     else:
         if np.any(y == -1):
             raise ValueError("y_source contains the label -1, which marks target rows.")
-        mask = np.full(n_target, -1, dtype=y.dtype if y.dtype.kind in "iu" else object)
+        # Unsigned labels (uint8 classes) are widened to a signed type that holds -1.
+        dtype = np.promote_types(y.dtype, np.int8) if y.dtype.kind in "iu" else object
+        mask = np.full(n_target, -1, dtype=dtype)
     return X, np.concatenate([y.astype(mask.dtype, copy=False), mask]), sample_domain
 
 
@@ -89,29 +91,19 @@ def infer_sample_domain(n_samples, y=None, sample_domain=None, *, labels_only=Tr
     ``labels_only`` is False (a final estimator's multi-output ``y``: all rows source).
     """
     y, sample_domain = to_host(y), to_host(sample_domain)
-    if sample_domain is not None:
-        sample_domain = np.asarray(sample_domain)
-        if sample_domain.ndim != 1 or len(sample_domain) != n_samples:
-            raise ValueError(
-                f"sample_domain has shape {sample_domain.shape}; expected ({n_samples},)."
-            )
-        if sample_domain.dtype.kind not in "iu" and not (
-            sample_domain.dtype.kind == "f" and np.all(np.mod(sample_domain, 1) == 0)
-        ):
-            raise ValueError("sample_domain must hold integers.")
-        return sample_domain.astype(np.int64)
-    domain = np.zeros(n_samples, dtype=np.int64)
-    if y is None:
-        return domain
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n_samples:
-        if not labels_only:
-            return domain
+    y = None if y is None else np.asarray(y)
+    labels_fit = y is None or (y.ndim == 1 and len(y) == n_samples)
+    if not labels_fit and labels_only:
         raise ValueError(
             f"y has shape {y.shape} for {n_samples} rows of X: y holds one label per row of X "
             "(-1 or NaN marks target rows), not target points. Put the source and target rows "
             "in one X, e.g. X, y, sample_domain = skot.pack(Xs, Xt), then fit(X, sample_domain=sample_domain)."
         )
+    if sample_domain is not None:
+        return _checked_domains(np.asarray(sample_domain), n_samples)
+    domain = np.zeros(n_samples, dtype=np.int64)
+    if y is None or not labels_fit:
+        return domain
     if y.dtype.kind == "f":
         # NaN is always a masked label; -1 too unless the observed labels are continuous.
         missing = np.isnan(y)
@@ -122,6 +114,21 @@ def infer_sample_domain(n_samples, y=None, sample_domain=None, *, labels_only=Tr
     elif y.dtype.kind in "iuO":
         domain[np.asarray(y == -1, dtype=bool)] = -1
     return domain
+
+
+def _checked_domains(sample_domain, n_samples):
+    """``sample_domain`` as int64 labels, or a ValueError naming what is wrong with it."""
+    if sample_domain.ndim != 1 or len(sample_domain) != n_samples:
+        raise ValueError(f"sample_domain has shape {sample_domain.shape}; expected ({n_samples},).")
+    kind = sample_domain.dtype.kind
+    integral = kind in "iu" or (kind == "f" and bool(np.all(np.mod(sample_domain, 1) == 0)))
+    if not integral:
+        raise ValueError(f"sample_domain must hold integer domain labels (>= 0: source, < 0: target); got "
+                         f"{'booleans' if kind == 'b' else f'dtype {sample_domain.dtype}'}.")
+    # Labels beyond int64 (floats such as 1e20) would wrap around when cast.
+    if sample_domain.size and float(np.max(np.abs(sample_domain.astype(np.float64)))) >= 2.0**62:
+        raise ValueError("sample_domain labels must lie within +-2**62.")
+    return sample_domain.astype(np.int64)
 
 
 def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
@@ -137,6 +144,8 @@ def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
         host_rows = X if isinstance(X, np.ndarray) else np.empty((X.shape[0], 0))
         weights = _check_sample_weight(to_host(sample_weight), host_rows, dtype=np.float64, ensure_non_negative=True)
     weights = weights[rows]
+    if weights.size and weights.max() > 0:
+        weights = weights / weights.max()  # relative masses: sums of weights near 1e308 overflow
     domains = sample_domain[rows]
     out = np.zeros_like(weights)
     labels = np.unique(domains)

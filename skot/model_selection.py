@@ -9,6 +9,7 @@ adapted as at fit time and target rows as at predict time.
 """
 
 import inspect
+from numbers import Integral
 
 import numpy as np
 import sklearn
@@ -224,6 +225,8 @@ class SourceTargetShuffleSplit(BaseShuffleSplit):
     __metadata_request__split = {"sample_domain": True}
 
     def __init__(self, n_splits=5, *, test_size=None, train_size=None, random_state=None):
+        if not (isinstance(n_splits, Integral) and not isinstance(n_splits, bool) and n_splits >= 1):
+            raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}.")
         super().__init__(n_splits=n_splits, test_size=test_size, train_size=train_size, random_state=random_state)
 
     def split(self, X, y=None, groups=None, sample_domain=None):

@@ -189,3 +189,19 @@ def test_one_pass_softmin_at_tiny_eps_stays_in_bounds():
         "    assert np.isfinite(second).all() and np.allclose(first, second, rtol=1e-12)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("relative_eps", [1e-13, 1e-15])
+def test_one_pass_softmin_is_as_exact_as_float64_at_tiny_eps(relative_eps):
+    """At eps near the rounding of the costs, the one-pass soft-min (repeated h) and the
+    two-pass one match the dense reference to the rounding of h - C, not to tens of eps."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(200, 2))
+    cost = pairwise_cost(x, y, "sqeuclidean")
+    eps = relative_eps * cost.mean()
+    h = rng.normal(size=200) * cost.mean()
+    reference = DenseGeometry(x, y, "sqeuclidean").softmin(h, eps, axis=1)
+    online = OnlineGeometry(x, y, "sqeuclidean")
+    rounding = 8 * np.finfo(float).eps * (np.abs(h).max() + cost.max())
+    for _ in range(2):  # two-pass, then one-pass bounded by the first call
+        np.testing.assert_allclose(online.softmin(h, eps, axis=1), reference, rtol=0, atol=rounding + eps)

@@ -428,3 +428,35 @@ def test_far_points_go_to_the_support_point_in_their_direction(backend):
     np.testing.assert_array_equal(sinkhorn.transform(far), expected_points)
     draws = sinkhorn.sample(far, n_samples=3)
     np.testing.assert_array_equal(draws, np.repeat(expected_points[:, None, :], 3, axis=1))
+
+
+def test_smaller_traps_give_answers_or_clear_errors():
+    from skot.backends import OnlineGeometry
+    from skot.model_selection import SourceTargetShuffleSplit
+
+    rng = np.random.default_rng(0)
+    X, _, sd = pack(rng.normal(size=(30, 2)), rng.normal(size=(25, 2)) + 1.0)
+    # Huge weights: only their ratios matter (their sum overflowed into an IndexError).
+    for estimator in (SinkhornTransport(), GaussianBuresMap()):
+        huge = clone(estimator).fit(X, sample_domain=sd, sample_weight=np.full(len(X), 1e308))
+        np.testing.assert_allclose(huge.transform(X), clone(estimator).fit(X, sample_domain=sd).transform(X))
+    # Unsigned class labels: target rows still get -1 (an OverflowError in uint8).
+    _, y, _ = pack(X[:30], X[30:], np.arange(30).astype(np.uint8))
+    assert y.dtype.kind == "i" and np.all(y[30:] == -1) and np.array_equal(y[:30], np.arange(30))
+    for domains, message in ((sd >= 0, "got booleans"), (np.where(sd >= 0, 1e20, -1e20), r"within \+-2\*\*62"),
+                             (np.where(sd >= 0, "s", "t"), "integer domain labels")):
+        with pytest.raises(ValueError, match=message):
+            SinkhornTransport().fit(X, sample_domain=domains)
+    with pytest.raises(ValueError, match="y has shape"):  # a wrong-length y was ignored
+        OTDomainAdapter().fit(X, np.zeros(10), sample_domain=sd)
+    with pytest.warns(UserWarning, match="have empty cells"):
+        SemiDiscreteMap(target=np.r_[X[:30], [[1e3, 1e3]]]).fit(X[:30])
+    fitted_map = SinkhornTransport().fit(X, sample_domain=sd)
+    with pytest.raises(ValueError, match="step_size must be a positive finite"):
+        fitted_map.sample(X[:3], method="langevin", step_size=np.inf)
+    with pytest.raises(ValueError, match="score returned shape"):
+        fitted_map.sample(X[:3], n_samples=2, method="langevin", score=lambda states: np.zeros(len(states)))
+    with pytest.raises(ValueError, match="n_splits must be a positive integer"):
+        SourceTargetShuffleSplit(n_splits=0)
+    with pytest.raises(ValueError, match="Unknown metric"):
+        OnlineGeometry(X, X, "manhattan")

@@ -179,3 +179,25 @@ def test_anderson_never_stalls_where_plain_sinkhorn_converges(seed):
     assert sinkhorn(geometry, a, b, eps, tol=1e-9, max_iter=1000, anderson_memory=0).converged
     result = sinkhorn(geometry, a, b, eps, tol=1e-9, max_iter=1000)
     assert result.converged and result.marginal_error <= 1e-9
+
+
+def test_public_solvers_refuse_what_would_hang_or_give_nan():
+    """eps = 0 made the multiscale solver loop forever, negative weights gave NaN."""
+    from skot.solvers import multiscale_sinkhorn
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(5, 2))
+    a, b = np.full(6, 1 / 6), np.full(5, 1 / 5)
+    geometry = DenseGeometry(x, y, "sqeuclidean")
+    for eps in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="eps must be a positive finite number"):
+            sinkhorn(geometry, a, b, eps)
+        with pytest.raises(ValueError, match="eps must be a positive finite number"):
+            multiscale_sinkhorn(x, y, a, b, eps)
+    for weights, message in ((-a, "non-negative"), (np.full(6, np.nan), "finite"), (a[:5], "shape")):
+        with pytest.raises(ValueError, match=message):
+            sinkhorn(geometry, weights, b, 1.0)
+    with pytest.raises(ValueError, match="reg_m must be a positive finite number"):
+        sinkhorn(geometry, a, b, 1.0, reg_m=0.0)
+    with pytest.raises(ValueError, match="diameter of the points overflows"):
+        multiscale_sinkhorn(x * 1e160, y, a, b, 1.0)

@@ -20,7 +20,7 @@ from numba import njit
 
 from ._base import Geometry
 from ._threads import at_once, in_background, max_threads, one_blas_thread, run_chunks
-from ._costs import cosine_embedding, far_point_assignment, max_sqeuclidean, median_cost
+from ._costs import METRICS, cosine_embedding, far_point_assignment, max_sqeuclidean, median_cost
 
 CUTOFF = 60.0
 # Squared Euclidean reductions of points with at least GEMM_MIN_DIM coordinates use BLAS
@@ -305,6 +305,8 @@ class OnlineGeometry(Geometry):
         dtype = np.float32 if (x.dtype == np.float32 and y.dtype == np.float32) else np.float64
         x = np.ascontiguousarray(x, dtype=dtype)
         y = np.ascontiguousarray(y, dtype=dtype)
+        if metric not in METRICS:
+            raise ValueError(f"Unknown metric {metric!r} for the compiled kernels; expected one of {METRICS}.")
         # The kernels index by these shapes: a mismatch would read outside the arrays.
         if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] == 0:
             raise ValueError(f"OnlineGeometry needs points of shapes (n, d) and (m, d), d >= 1; got {x.shape} "

@@ -1,5 +1,6 @@
 """SemiDiscreteMap: OT from a continuous (sampled) source onto a discrete target."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,7 +11,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 from ..backends._array_api import device
 from .._domain import infer_sample_domain
-from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend
+from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend, to_numpy
 from ..solvers import (
     fit_gaussian,
     psd_power,
@@ -176,6 +177,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         if learn:
             result, sgd_state = self._solve(source, a, points, b, eps, scale, backend, result)
         warn_if_not_converged(self, result, self.tol)
+        _warn_if_empty_cells(result.cell_masses, source.shape[0])
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
         self.target_points_, self.target_weights_ = as_dtype(points, X.dtype), b
         self.potential_, self.cell_masses_, self.n_iter_ = result.potential, result.cell_masses, n_iter
@@ -343,3 +345,16 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         X, domains, is_source, a = self._source_rows_for_score(X, y, sample_domain)
         geometry = self._geometry(as_float64(take_rows(X, is_source)), self.target_points_)
         return semidual_objective(geometry, like(a, X), self.target_weights_, self.potential_, self.epsilon_)
+
+
+def _warn_if_empty_cells(cell_masses, n_samples):
+    """A UserWarning when some target points received no sample: their mass is not
+    transported (more target points than samples, or too few samples to fill every cell)."""
+    empty = int(np.count_nonzero(to_numpy(cell_masses) <= 0))
+    if empty:
+        warnings.warn(
+            f"{empty} of {len(cell_masses)} target points have empty cells: none of the {n_samples} samples "
+            "reaches them, so their mass is not transported; use more samples or fewer target points.",
+            UserWarning,
+            stacklevel=4,
+        )

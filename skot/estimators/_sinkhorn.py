@@ -312,15 +312,21 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             raise ValueError(f"score must be a callable, 'kde' or None, got {score!r}.")
         if step_size is None:
             step_size = 0.05 * variance_scale
-        elif not step_size > 0:
-            raise ValueError(f"step_size must be positive, got {step_size!r}.")
+        elif not (np.isfinite(step_size) and step_size > 0):
+            raise ValueError(f"step_size must be a positive finite number, got {step_size!r}.")
         n_rows, n_samples, n_features = draws.shape
         anchors = np.repeat(np.asarray(X, dtype=np.float64), n_samples, axis=0)
         log_a, _ = self._log_weighted_potentials()
         conditional = entropic_conditional_drift(self._geometry, self.support_source_, log_a, eps, anchors)
-        states = unadjusted_langevin(
-            lambda y: score(y) + conditional(y), draws.reshape(-1, n_features), n_steps, step_size, rng
-        )
+
+        def drift(states):
+            values = np.asarray(score(states), dtype=np.float64)
+            if values.shape != states.shape:
+                raise ValueError(f"score returned shape {values.shape} for states of shape {states.shape}; "
+                                 "it must return grad log nu at each row: the same shape.")
+            return values + conditional(states)
+
+        states = unadjusted_langevin(drift, draws.reshape(-1, n_features), n_steps, step_size, rng)
         return states.reshape(n_rows, n_samples, n_features)
 
     def score(self, X, y=None, sample_domain=None):

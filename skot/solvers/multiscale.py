@@ -156,6 +156,10 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     b = np.asarray(b, dtype=np.float64)
     _check_problem(x, y, a, b)
     eps = check_eps(eps)
+    with np.errstate(over="ignore"):  # an overflow is the error raised here
+        diameter2 = box_diameter2(x, y)
+    if not np.isfinite(diameter2):  # (it also bounds the eps-scaling schedule)
+        raise ValueError("The squared diameter of the points overflows float64: rescale them.")
     budget = BUDGET_FRACTION * tol if budget is None else float(budget)
     keep_x, keep_y = a > 0, b > 0
     if not (keep_x.all() and keep_y.all()):
