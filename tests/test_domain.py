@@ -47,7 +47,7 @@ def test_infer_sample_domain_priority():
     np.testing.assert_array_equal(infer_sample_domain(2, np.array([np.nan, np.nan])), [-1, -1])
     with pytest.raises(ValueError, match="sample_domain has shape"):
         infer_sample_domain(4, None, np.array([0, 1]))
-    with pytest.raises(ValueError, match="integers"):
+    with pytest.raises(ValueError, match="integer domain labels"):
         infer_sample_domain(2, None, np.array([0.5, -1]))
 
 

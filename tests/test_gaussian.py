@@ -5,7 +5,7 @@ import pytest
 from scipy.linalg import sqrtm
 from sklearn.covariance import OAS, LedoitWolf, ShrunkCovariance
 
-from skot import GaussianBuresMap, SinkhornTransport, pack
+from skot import GaussianBuresMap, SinkhornTransport, WassersteinBarycenter, pack
 from skot.solvers import bures_map, bures_wasserstein_distance, entropic_gaussian_map, psd_power
 
 
@@ -174,3 +174,35 @@ def test_bures_barycenter_of_two_is_the_mccann_midpoint(rng):
     result = bures_barycenter(np.zeros((2, 4)), [cov_a, cov_b])
     midpoint = 0.5 * (np.eye(4) + bures_map(cov_a, cov_b))
     np.testing.assert_allclose(result.covariance, midpoint @ cov_a @ midpoint, atol=1e-9)
+
+
+@pytest.mark.parametrize("params", [{}, {"entropic_reg": 0.3}, {"target": "uniform"}, {"reg": 1e-3, "t": 0.5}])
+def test_few_rows_in_many_features_solve_in_their_span(monkeypatch, params):
+    """17 rows in 40 features: the fit in the span of the centred rows (plus the ridge's or
+    the reference's isotropic part) is the dense d x d one."""
+    from skot.solvers import gaussian
+
+    rng = np.random.default_rng(0)
+    X, _, sd = pack(rng.normal(size=(8, 40)) @ rng.normal(size=(40, 40)) * 0.2, rng.normal(size=(9, 40)) + 1.0)
+    if "target" in params:
+        X, sd = X[:8], sd[:8]
+    fast = GaussianBuresMap(**params).fit(X, sample_domain=sd)
+    monkeypatch.setattr(gaussian, "SUBSPACE_MAX_ROWS", 10**9)
+    dense = GaussianBuresMap(**params).fit(X, sample_domain=sd)
+    for name in ("coef_", "intercept_", "covariance_source_", "covariance_target_", "mean_target_"):
+        expected = getattr(dense, name)
+        np.testing.assert_allclose(getattr(fast, name), expected, atol=1e-7 * np.abs(expected).max(), err_msg=name)
+    np.testing.assert_allclose(fast.distance_, dense.distance_, rtol=1e-10)
+
+
+def test_gaussian_barycenter_of_few_rows_in_many_features_is_the_dense_one(monkeypatch):
+    from skot.solvers import gaussian
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(6, 50)) * (k + 1) * 0.3 + k for k in range(3)])
+    sd = np.repeat([0, 1, 2], 6)
+    fast = WassersteinBarycenter(method="gaussian").fit(X, sample_domain=sd)
+    monkeypatch.setattr(gaussian, "SUBSPACE_MAX_ROWS", 10**9)
+    dense = WassersteinBarycenter(method="gaussian").fit(X, sample_domain=sd)
+    np.testing.assert_allclose(fast.covariance_, dense.covariance_, atol=1e-10 * np.abs(dense.covariance_).max())
+    np.testing.assert_allclose(fast.transform(X, sample_domain=sd), dense.transform(X, sample_domain=sd), atol=1e-9)

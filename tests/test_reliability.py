@@ -460,3 +460,7 @@ def test_smaller_traps_give_answers_or_clear_errors():
         SourceTargetShuffleSplit(n_splits=0)
     with pytest.raises(ValueError, match="Unknown metric"):
         OnlineGeometry(X, X, "manhattan")
+    # Source rows equal to rounding: a linear part of 1e15 to 1e17, silently.
+    for source in (np.full((30, 2), 5.0), 5.0 + 1e-15 * rng.normal(size=(30, 2))):
+        with pytest.raises(ValueError, match="source rows coincide"):
+            GaussianBuresMap().fit(np.r_[source, X[30:]], sample_domain=sd)

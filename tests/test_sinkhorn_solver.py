@@ -201,3 +201,40 @@ def test_public_solvers_refuse_what_would_hang_or_give_nan():
         sinkhorn(geometry, a, b, 1.0, reg_m=0.0)
     with pytest.raises(ValueError, match="diameter of the points overflows"):
         multiscale_sinkhorn(x * 1e160, y, a, b, 1.0)
+
+
+def test_every_public_solver_checks_its_arguments():
+    """A negative tol, a zero max_iter, a non-callable factory: an error naming the argument,
+    never garbage or a loop without end."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skot import solvers
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(5, 2))
+    a, b = np.full(6, 1 / 6), np.full(5, 1 / 5)
+    geometry = DenseGeometry(x, y, "sqeuclidean")
+    cov = np.eye(2)
+    calls = {
+        "sinkhorn": lambda: solvers.sinkhorn(geometry, a, b, 1.0, max_iter=0),
+        "self_transport_potential": lambda: solvers.self_transport_potential(geometry, a, 1.0, tol=-1.0),
+        "sinkhorn_divergence": lambda: solvers.sinkhorn_divergence("dense", x, y, a, b, 1.0),
+        "multiscale_sinkhorn": lambda: solvers.multiscale_sinkhorn(x, y, a, b, 1.0, budget=-1.0),
+        "free_support_barycenter": lambda: solvers.free_support_barycenter(None, [(x, a)], [1.0], x, 1.0),
+        "class_regularized_transport": lambda: solvers.class_regularized_transport(
+            geometry.plan(np.zeros(6), np.zeros(5), 1.0), a, b, np.zeros(6), 0.1, -1.0),
+        "exact_transport": lambda: solvers.exact_transport(x, y, max_iter=0),
+        "exact_plan": lambda: solvers.exact_plan(np.ones((6, 5)), a, b, max_iter=-3),
+        "fit_gaussian": lambda: solvers.fit_gaussian(x, a, ridge=-1.0),
+        "gaussian_ot": lambda: solvers.gaussian_ot(np.zeros(2), cov, np.zeros(2), cov, eps=-1.0),
+        "bures_barycenter": lambda: solvers.bures_barycenter([np.zeros(2)], [cov], max_iter=0),
+        "psd_power": lambda: solvers.psd_power(cov, -0.5, rcond=0.0),
+        "semidiscrete_dual": lambda: solvers.semidiscrete_dual(geometry, a, b, 0.0, scale=0.0),
+        "semidiscrete_newton": lambda: solvers.semidiscrete_newton(None, x, a, y, b, 0.0, scale=1.0),
+        "semidiscrete_sgd": lambda: solvers.semidiscrete_sgd(None, x, y, b, 0.0, scale=1.0),
+        "unadjusted_langevin": lambda: solvers.unadjusted_langevin(lambda s: s, x, 10, -1.0, rng),
+        "kde_score": lambda: solvers.kde_score(None, y, b, 1.0),
+    }
+    for name, call in calls.items():
+        with pytest.raises(InvalidParameterError, match=f"of {name} must be"):
+            call()

@@ -23,6 +23,7 @@ from ..solvers import (
     psd_power,
     sinkhorn,
 )
+from ..solvers.gaussian import fit_subspace_gaussians, subspace_bures_barycenter, subspace_gaussian_ot, use_subspace
 from ._base import (
     keeps_model_on_failure,
     check_resolvable_eps,
@@ -207,16 +208,25 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         return RANK_DEFICIENT_RIDGE if int(namespace(masses).count_nonzero(masses)) <= n_features else 0.0
 
     def _fit_gaussian(self, measures, weights):
-        moments = [fit_gaussian(points, masses, ridge=self._covariance_ridge(masses, points.shape[1]))
-                   for points, masses in measures]
-        result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights,
-                                  max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+        ridges = [self._covariance_ridge(masses, points.shape[1]) for points, masses in measures]
+        options = dict(max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+        n_rows, n_features = sum(points.shape[0] for points, _ in measures), measures[0][0].shape[1]
+        if namespace(measures[0][0]) is np and use_subspace(n_rows, n_features):
+            # Few rows in many features: the fixed point and the maps in the rows' span.
+            gaussians = fit_subspace_gaussians([p for p, _ in measures], [m for _, m in measures], ridges)
+            result, gaussians = subspace_bures_barycenter(gaussians, weights, **options)
+            means = gaussians.means[:-1]
+            maps = [subspace_gaussian_ot(gaussians, k, len(measures)).linear for k in range(len(measures))]
+        else:
+            moments = [fit_gaussian(points, masses, ridge=ridge) for (points, masses), ridge in zip(measures, ridges)]
+            result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights, **options)
+            means = [mean for mean, _ in moments]
+            maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
         warn_if_not_converged(self, result, self.tol, "relative change")
-        maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
         return {
             "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter, "multiscale_": False,
             "coefs_": stack(maps),
-            "intercepts_": stack([result.mean - linear @ mean for linear, (mean, _) in zip(maps, moments)]),
+            "intercepts_": stack([result.mean - linear @ mean for linear, mean in zip(maps, means)]),
         }
 
     def _fit_free_support(self, measures, weights, backend):

@@ -10,7 +10,7 @@ from ..backends._array_api import device
 from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import BACKENDS
 from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot
-from ..solvers.gaussian import COVARIANCE_ESTIMATORS
+from ..solvers.gaussian import COVARIANCE_ESTIMATORS, fit_subspace_gaussians, subspace_gaussian_ot, use_subspace
 from ._base import DomainTransformerMixin, array_namespace_of, keeps_model_on_failure, take_rows
 
 # Mean and covariance of the reference targets, per unit dimension.
@@ -116,12 +116,16 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight)
         xp = array_namespace_of(X)
-        mean_source, cov_source = fit_gaussian(data.source, data.source_weights, self.covariance, self.reg)
-        if data.target is None:
-            mean_target, cov_target = self._target_moments(X)
+        _check_source_spread(data.source, xp)
+        if self._in_subspace(xp, data):
+            (mean_source, cov_source), (mean_target, cov_target), result = self._subspace_fit(data, X.shape[1])
         else:
-            mean_target, cov_target = fit_gaussian(data.target, data.target_weights, self.covariance, self.reg)
-        result = gaussian_ot(mean_source, cov_source, mean_target, cov_target, self.entropic_reg)
+            mean_source, cov_source = fit_gaussian(data.source, data.source_weights, self.covariance, self.reg)
+            if data.target is None:
+                mean_target, cov_target = self._target_moments(X)
+            else:
+                mean_target, cov_target = fit_gaussian(data.target, data.target_weights, self.covariance, self.reg)
+            result = gaussian_ot(mean_source, cov_source, mean_target, cov_target, self.entropic_reg)
         # Fitted attributes only once everything succeeded.
         self.backend_ = backend
         self.mean_source_, self.covariance_source_ = mean_source, cov_source
@@ -132,6 +136,26 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         self.distance_ = result.distance
         self.n_iter_ = 1
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _in_subspace(self, xp, data):
+        """Whether the rows are few enough next to the features for the subspace solve."""
+        rows = data.source.shape[0] + (0 if data.target is None else data.target.shape[0])
+        reference = data.target is not None or isinstance(self.target, str)
+        empirical = isinstance(self.covariance, str) and self.covariance == "empirical"
+        return xp is np and empirical and reference and use_subspace(rows, data.source.shape[1])
+
+    def _subspace_fit(self, data, n_features):
+        """Moments and map in the span of the centred rows (the rest is the ridge, or the
+        reference's isotropic variance): O(d q^2), not O(d^3)."""
+        if data.target is None:
+            gaussians = fit_subspace_gaussians([data.source], [data.source_weights], self.reg)
+            mean, variance = REFERENCE_MOMENTS[self.target]
+            gaussians = gaussians.with_isotropic(np.full(n_features, mean), variance)
+        else:
+            gaussians = fit_subspace_gaussians([data.source, data.target], [data.source_weights,
+                                                                            data.target_weights], self.reg)
+        moments = [(gaussians.means[k], gaussians.covariance(k)) for k in (0, 1)]
+        return moments[0], moments[1], subspace_gaussian_ot(gaussians, 0, 1, self.entropic_reg)
 
     def _map(self, X):
         xp = array_namespace_of(X)
@@ -176,3 +200,15 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
         else:
             mean_target, cov_target = self.mean_target_, self.covariance_target_
         return -bures_wasserstein_distance(mean, cov, mean_target, cov_target) ** 2
+
+
+def _check_source_spread(source, xp):
+    """A ValueError for source rows that coincide to float64 precision: no map pushes a
+    point onto a spread target (the ridge alone would give a linear part of 1e17 and more)."""
+    spread = float(xp.max(xp.max(source, axis=0) - xp.min(source, axis=0)))
+    size = float(xp.max(xp.abs(source)))
+    if not spread > 1e-12 * size:
+        raise ValueError(
+            f"The source rows coincide (to {spread:.3g} in coordinates of size {size:.3g}): the map from a "
+            "single point is not defined; check the source rows and their sample_domain."
+        )

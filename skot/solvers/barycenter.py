@@ -16,6 +16,7 @@ from ..backends import like, namespace, to_numpy
 from .exact import barycentric_images, exact_transport
 from .multiscale import multiscale_sinkhorn
 from .sinkhorn import self_transport_potential, sinkhorn
+from ._validation import COUNT, NON_NEGATIVE, VERBOSE, checked
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class FreeSupportBarycenterResult:
     error: float
 
 
+@checked(make_geometry=[callable], eps=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE,
+         sinkhorn_tol=NON_NEGATIVE, sinkhorn_max_iter=COUNT, multiscale=["boolean"], verbose=VERBOSE)
 def free_support_barycenter(make_geometry, measures, domain_weights, init_support, eps, *,
                             max_iter=100, tol=1e-7, sinkhorn_tol=1e-9, sinkhorn_max_iter=1000, multiscale=False,
                             verbose=0):

@@ -26,6 +26,7 @@ from scipy.special import rel_entr
 from ..backends import DenseGeometry, pairwise_cost
 from .exact import exact_plan
 from .sinkhorn import sinkhorn
+from ._validation import COUNT, NON_NEGATIVE, checked
 
 PENALTIES = ("group_lasso", "laplacian")
 
@@ -123,6 +124,8 @@ def _inner(dense, plan):
     return float(plan.multiply(dense).sum()) if sparse.issparse(plan) else float(np.sum(dense * plan))
 
 
+@checked(eps=NON_NEGATIVE, eta=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE,
+         sinkhorn_max_iter=COUNT, sinkhorn_tol=NON_NEGATIVE)
 def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_lasso", *,
                                 source=None, target=None, max_iter=50, tol=1e-5,
                                 sinkhorn_max_iter=1000, sinkhorn_tol=1e-9):

@@ -13,6 +13,7 @@ from scipy import sparse
 
 from ..backends import transport_simplex
 from ..backends._costs import check_representable, power_of_two
+from ._validation import COUNT_OR_NONE, VERBOSE, checked
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def _point_unit(x, y, metric):
     return length, unit
 
 
+@checked(max_iter=COUNT_OR_NONE, verbose=VERBOSE)
 def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, max_iter=None, verbose=0):
     """Optimal plan between point clouds, costs ``c(x_i, y_j)`` computed on the fly.
 
@@ -129,6 +131,7 @@ def exact_transport(x, y, a=None, b=None, *, metric="sqeuclidean", basis=None, m
     return _result(solution, (len(x), len(y)), unit)
 
 
+@checked(max_iter=COUNT_OR_NONE, verbose=VERBOSE)
 def exact_plan(cost, a, b, *, basis=None, max_iter=None, verbose=0):
     """Optimal plan for a dense cost matrix; see :func:`exact_transport`.
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import eigh
+from scipy.linalg import eigh, qr
 from scipy.linalg.blas import dsyrk
 from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
@@ -18,6 +18,7 @@ from .._progress import Progress
 from ..backends._array_api import device
 from ..backends import namespace
 from ..backends._costs import check_representable, power_of_two
+from ._validation import COUNT, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
 COVARIANCE_ESTIMATORS = {"empirical": EmpiricalCovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
 
@@ -46,6 +47,7 @@ def _inverse_floor(values, rcond):
     return namespace(values).maximum(values, floor)
 
 
+@checked(rcond=POSITIVE)
 def psd_power(matrix, power, *, rcond=1e-12):
     """``matrix ** power`` of a symmetric positive semi-definite matrix, by ``eigh``.
 
@@ -73,6 +75,7 @@ def _weighted_scatter(points, mean, weights, chunk=1024):
     return np.triu(upper) + np.triu(upper, 1).T
 
 
+@checked(ridge=NON_NEGATIVE)
 def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     """Mean and covariance of weighted points.
 
@@ -108,8 +111,13 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
         cov = np.asarray(estimator.covariance_, dtype=np.float64)
     cov = 0.5 * (cov + cov.T)
     if ridge > 0:
-        cov = cov + ridge * max(np.trace(cov), np.finfo(float).tiny) * np.eye(len(cov))
+        cov = cov + _ridge_variance(cov, ridge) * np.eye(len(cov))
     return mean, cov
+
+
+def _ridge_variance(cov, ridge):
+    """``ridge`` times the total variance (at least the smallest float): the added variance."""
+    return ridge * max(float(np.trace(cov)), np.finfo(float).tiny) if ridge > 0 else 0.0
 
 
 def _fitted_covariance_estimator(covariance, points, weights):
@@ -157,6 +165,7 @@ class GaussianOTResult:
     distance: float
 
 
+@checked(eps=NON_NEGATIVE, rcond=POSITIVE)
 def gaussian_ot(mean_source, cov_source, mean_target, cov_target, eps=0.0, *, rcond=1e-12):
     """Bures-Wasserstein map and distance, or the entropic map when ``eps > 0``.
 
@@ -221,6 +230,7 @@ class BuresBarycenterResult:
     error: float
 
 
+@checked(max_iter=COUNT, tol=NON_NEGATIVE, verbose=VERBOSE)
 def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-10, verbose=0):
     """Wasserstein barycenter of Gaussians by the fixed point of Alvarez-Esteban et al. (2016).
 
@@ -258,3 +268,109 @@ def bures_barycenter(means, covariances, weights=None, *, max_iter=100, tol=1e-1
     progress.done(n_iter, change, converged)
     return BuresBarycenterResult(sum(float(w) * mean for w, mean in zip(weights, means)), current * unit,
                                  n_iter, converged, float(change))
+
+
+# Gaussian fits run in the span of the centred rows when the features outnumber the rows
+# this many times: the d x d eigendecompositions then cost far more than the q x q ones.
+SUBSPACE_MAX_ROWS = 2
+
+
+def use_subspace(n_rows, n_features):
+    """Whether fits of ``n_rows`` rows (all sets together) in ``n_features`` dimensions
+    should run in the span of the rows (:class:`SubspaceGaussians`)."""
+    return SUBSPACE_MAX_ROWS * n_rows < n_features
+
+
+@dataclass(frozen=True)
+class SubspaceGaussians:
+    """Gaussian fits of point sets with fewer points than dimensions, held in the span of
+    their centred points: covariance ``Q S_k Q^T + r_k (I - Q Q^T)`` for an orthonormal
+    basis ``Q`` (d, q) and a q x q block ``S_k`` (ridge included), since a ridge is the only
+    variance outside the span. OT maps, distances and barycenters of such Gaussians split
+    into a q-dimensional problem and a scalar one: O(d q^2) work instead of O(d^3).
+
+    Attributes
+    ----------
+    basis : ndarray of shape (d, q)
+    means : list of ndarray of shape (d,)
+    blocks : list of ndarray of shape (q, q)
+    complements : list of float
+        ``r_k``, the variance in every direction outside the span.
+    """
+
+    basis: np.ndarray
+    means: list
+    blocks: list
+    complements: list
+
+    def covariance(self, k):
+        """The d x d covariance of Gaussian ``k``."""
+        return _lift(self.basis, self.blocks[k], self.complements[k])
+
+    def with_isotropic(self, mean, variance):
+        """These Gaussians and N(mean, variance I)."""
+        block = variance * np.eye(self.basis.shape[1])
+        return SubspaceGaussians(self.basis, [*self.means, mean], [*self.blocks, block],
+                                 [*self.complements, float(variance)])
+
+
+def _lift(basis, block, complement):
+    """Q B Q^T + c (I - Q Q^T), as Q (B - c I) Q^T + c I."""
+    lifted = (basis @ (block - complement * np.eye(len(block)))) @ basis.T
+    lifted[np.diag_indices_from(lifted)] += complement
+    return 0.5 * (lifted + lifted.T)
+
+
+def fit_subspace_gaussians(point_sets, weight_sets, ridge=0.0):
+    """Empirical Gaussian fits of weighted point sets in the span of their centred points
+    (see :class:`SubspaceGaussians`); ``ridge`` as in :func:`fit_gaussian`, one for all or
+    one per set."""
+    ridges = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (len(point_sets),))
+    means = [np.asarray(weights, dtype=np.float64) / np.sum(weights) @ np.asarray(points)
+             for points, weights in zip(point_sets, weight_sets)]
+    centred = np.vstack([np.asarray(points, dtype=np.float64) - mean for points, mean in zip(point_sets, means)])
+    basis = qr(centred.T, mode="economic")[0]
+    blocks, complements = [], []
+    for points, weights, mean, set_ridge in zip(point_sets, weight_sets, means, ridges):
+        _, block = fit_gaussian((np.asarray(points, dtype=np.float64) - mean) @ basis, weights)
+        variance = _ridge_variance(block, float(set_ridge))  # the block's trace is the full one
+        blocks.append(block + variance * np.eye(len(block)))
+        complements.append(variance)
+    return SubspaceGaussians(basis, means, blocks, complements)
+
+
+def subspace_gaussian_ot(gaussians, source, target, eps=0.0):
+    """:func:`gaussian_ot` between Gaussians ``source`` and ``target`` of ``gaussians``.
+
+    The map is ``Q T_q Q^T + t (I - Q Q^T)``: the q-dimensional map between the blocks and
+    the scalar one between the complements (0 when the source has no variance there, as the
+    dense computation gives); W2^2 adds the complements' term, d - q times.
+    """
+    d, q = gaussians.basis.shape
+    zero, scalar = np.zeros(q), np.zeros(1)
+    block = gaussian_ot(zero, gaussians.blocks[source], zero, gaussians.blocks[target], eps)
+    alpha, beta = gaussians.complements[source], gaussians.complements[target]
+    outside = (gaussian_ot(scalar, np.array([[alpha]]), scalar, np.array([[beta]]), eps)
+               if alpha > 0 else GaussianOTResult(np.zeros((1, 1)), math.sqrt(beta)))
+    shift = gaussians.means[source] - gaussians.means[target]
+    squared = float(shift @ shift) + block.distance**2 + (d - q) * outside.distance**2
+    return GaussianOTResult(_lift(gaussians.basis, block.linear, float(outside.linear[0, 0])), math.sqrt(squared))
+
+
+def subspace_bures_barycenter(gaussians, weights=None, **options):
+    """:func:`bures_barycenter` of :class:`SubspaceGaussians`: the fixed point on the blocks,
+    and (sum_k w_k sqrt(r_k))^2 outside the span (isotropic there, as commuting covariances).
+
+    Returns the :class:`BuresBarycenterResult` (d x d covariance) and the Gaussians with the
+    barycenter appended, for its maps (:func:`subspace_gaussian_ot`). ``options``: those of
+    :func:`bures_barycenter`.
+    """
+    count = len(gaussians.blocks)
+    weights = np.full(count, 1.0 / count) if weights is None else np.asarray(weights, dtype=np.float64)
+    weights = weights / weights.sum()
+    block = bures_barycenter(gaussians.means, gaussians.blocks, weights, **options)
+    complement = float(weights @ np.sqrt(gaussians.complements)) ** 2
+    extended = SubspaceGaussians(gaussians.basis, [*gaussians.means, block.mean], [*gaussians.blocks, block.covariance],
+                                 [*gaussians.complements, complement])
+    result = BuresBarycenterResult(block.mean, extended.covariance(count), block.n_iter, block.converged, block.error)
+    return result, extended

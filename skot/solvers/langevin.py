@@ -9,6 +9,8 @@ so grad_y log pi(y | x) = score_nu(y) + 2 (x - T^-1(y)) / eps
 
 import numpy as np
 
+from ._validation import NON_NEGATIVE_COUNT, POSITIVE, checked
+
 
 def entropic_conditional_drift(make_geometry, source_points, log_weighted_source_potential, eps, anchors):
     """y -> (grad g(y) - grad_y c(x, y)) / eps = 2 (x - T^-1(y)) / eps for chains anchored at x.
@@ -25,6 +27,7 @@ def entropic_conditional_drift(make_geometry, source_points, log_weighted_source
     return drift
 
 
+@checked(make_geometry=[callable], bandwidth=POSITIVE)
 def kde_score(make_geometry, points, weights, bandwidth):
     """Score of a Gaussian kernel density estimate: (local kernel mean - y) / bandwidth^2.
 
@@ -49,6 +52,7 @@ def scott_bandwidth(points, weights):
     return float(sigma * n_effective ** (-1.0 / (points.shape[1] + 4)))
 
 
+@checked(drift=[callable], n_steps=NON_NEGATIVE_COUNT, step_size=POSITIVE)
 def unadjusted_langevin(drift, initial, n_steps, step_size, rng):
     """Unadjusted Langevin algorithm, all chains at once: y <- y + s drift(y) + sqrt(2 s) xi."""
     states = np.array(initial, dtype=np.float64)

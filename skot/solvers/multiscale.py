@@ -19,6 +19,7 @@ from ..backends import OnlineGeometry
 from ..backends._costs import box_diameter2
 from ..backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
 from .sinkhorn import SinkhornResult, check_eps, sinkhorn
+from ._validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_COUNT, POSITIVE, VERBOSE, checked
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ def _certified_errors(geometry, f, g, a, b, eps):
     return row_error, column_error, float(column.sum())
 
 
+@checked(eps=POSITIVE, max_iter=COUNT, tol=NON_NEGATIVE, budget=POSITIVE + [None],
+         anderson_memory=NON_NEGATIVE_COUNT, with_cost=["boolean"], verbose=VERBOSE)
 def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None, anderson_memory=8,
                         with_cost=False, verbose=0):
     """Balanced entropic OT for ``|x - y|^2`` costs, coarse to fine with certified truncation.

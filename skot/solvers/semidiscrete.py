@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 
 from .._progress import Progress
 from ..backends import duplicate_groups, like, namespace, one_blas_thread, semidual_sgd, softmax_hessian, to_numpy
+from ._validation import COUNT, COUNT_OR_NONE, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
 # Newton: softmax weights kept per sample for the Hessian, the share of the softmax mass they
@@ -176,6 +177,7 @@ def _lbfgs_stage(geometry, a, b, potential, eps, tol, max_iter, scale, progress=
     return like((result.x - np.mean(result.x)) * scale, b), converged, result.nit
 
 
+@checked(eps=NON_NEGATIVE, scale=POSITIVE, max_iter=COUNT, tol=NON_NEGATIVE, verbose=VERBOSE)
 def semidiscrete_dual(geometry, a, b, eps, *, scale, max_iter=1000, tol=1e-6, init=None, verbose=0):
     """Maximise the semi-dual on ``geometry`` (rows: source samples, columns: targets).
 
@@ -268,6 +270,8 @@ def _newton_stage(geometry, a, b, potential, eps, tol, max_iter, first=None, pro
     return potential, False, max_iter
 
 
+@checked(make_geometry=[callable], eps=NON_NEGATIVE, scale=POSITIVE, max_iter=COUNT, tol=NON_NEGATIVE,
+         verbose=VERBOSE)
 def semidiscrete_newton(make_geometry, samples, a, points, b, eps, *, scale, max_iter=50, tol=1e-4,
                         init=None, start=None, verbose=0):
     """Maximise the semi-dual by annealed damped Newton (see module docstring).
@@ -376,6 +380,8 @@ class SGDState:
     burn_in: int
 
 
+@checked(make_geometry=[callable], eps=NON_NEGATIVE, scale=POSITIVE, n_steps=COUNT_OR_NONE,
+         batch_size=COUNT, random_state=["random_state"], verbose=VERBOSE)
 def semidiscrete_sgd(make_geometry, draws, points, b, eps, *, scale, a=None, n_steps=None, state=None,
                      batch_size=SGD_BATCH, random_state=None, verbose=0):
     """Maximise the semi-dual by averaged SGD, each source draw used once.

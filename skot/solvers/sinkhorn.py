@@ -23,6 +23,7 @@ from .._progress import Progress
 from ..backends._array_api import device
 from ..backends import logsumexp as generic_logsumexp, one_blas_thread
 from ..backends import namespace
+from ._validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_COUNT, POSITIVE, VERBOSE, checked
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ class _Anderson:
         return coefficients @ xp.stack(self.images)
 
 
+@checked(eps=POSITIVE, reg_m=POSITIVE + [None], max_iter=COUNT, tol=NON_NEGATIVE,
+         anderson_memory=NON_NEGATIVE_COUNT, verbose=VERBOSE)
 def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=None,
              anderson_memory=8, verbose=0):
     """Solve entropic OT in the log domain on ``geometry`` (see module docstring).
@@ -267,6 +270,7 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     )
 
 
+@checked(eps=POSITIVE, max_iter=COUNT, tol=NON_NEGATIVE)
 def self_transport_potential(geometry, a, eps, *, max_iter=1000, tol=1e-9):
     """Symmetric potential of entropic OT from ``a`` to itself on a square geometry.
 
@@ -285,6 +289,7 @@ def self_transport_potential(geometry, a, eps, *, max_iter=1000, tol=1e-9):
     return f
 
 
+@checked(make_geometry=[callable], eps=POSITIVE, max_iter=COUNT, tol=NON_NEGATIVE)
 def sinkhorn_divergence(make_geometry, x, y, a, b, eps, *, max_iter=1000, tol=1e-9):
     """Debiased Sinkhorn divergence ``OT(a, b) - OT(a, a) / 2 - OT(b, b) / 2``.
 
@@ -297,6 +302,7 @@ def sinkhorn_divergence(make_geometry, x, y, a, b, eps, *, max_iter=1000, tol=1e
     return cross.dual_objective - float(a @ f_self) - float(b @ g_self)
 
 
+@checked(make_geometry=[callable], eps=POSITIVE)
 def conditional_class_proportions(make_geometry, points, support, log_weights, labels, eps, *,
                                   support_is_source=True):
     """Class proportions of the entropic conditional coupling at each row of ``points``.
