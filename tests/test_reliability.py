@@ -373,6 +373,27 @@ def test_data_at_any_magnitude_give_the_same_answer_or_a_clear_error(name, backe
                                    atol=1e-6 * np.abs(expected).max(), err_msg=f"scale {scale:g}")
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_scale_invariance_property(name, backend):
+    """Any power of ten from 1e-100 to 1e100: the unit-scale answer, up to the scale."""
+    X, _, sd = data(n=16, d=2, seed=3)
+    reference = clone(ESTIMATORS[name]).set_params(backend=backend).fit(X, sample_domain=sd)
+    expected = answer_in_units(reference, X, sd, 1.0)
+
+    @settings(max_examples=8, deadline=None, derandomize=True)
+    @given(st.integers(-100, 100))
+    def same_answer(exponent):
+        scale = 10.0**exponent
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator = clone(ESTIMATORS[name]).set_params(backend=backend).fit(X * scale, sample_domain=sd)
+        np.testing.assert_allclose(answer_in_units(estimator, X, sd, scale), expected,
+                                   atol=1e-6 * np.abs(expected).max(), err_msg=f"1e{exponent}")
+
+    same_answer()
+
+
 @pytest.mark.parametrize("scale", [1e-160, 1e160])
 @pytest.mark.parametrize("estimator", [SinkhornTransport(), SemiDiscreteMap(), OTDomainAdapter()], ids=repr)
 def test_unrepresentable_costs_are_refused_with_what_to_do(estimator, scale):
@@ -382,6 +403,9 @@ def test_unrepresentable_costs_are_refused_with_what_to_do(estimator, scale):
     X, _, sd = pack(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + 1.0)
     with pytest.raises(ValueError, match="not representable in float64.*rescale X"):
         clone(estimator).fit(X * scale, sample_domain=sd)
+    if scale < 1:  # costs that underflow to 0 are named so, not "the measures coincide"
+        with pytest.raises(ValueError, match="is 0: the points coincide, or lie so close together.*underflow"):
+            clone(estimator).fit(X * 1e-200, sample_domain=sd)
 
 
 def test_an_eps_that_float64_cannot_resolve_is_refused():
