@@ -175,7 +175,7 @@ def one_blas_thread():
                 _take_blas_control()
                 _blas_hold["limiter"].restore_original_limits()
                 _blas_hold["limiter"] = None
-                _take_blas_control()
+                _take_blas_control()  # hand control back, for the user's own limits
 
 
 def _take_blas_control():
