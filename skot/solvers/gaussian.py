@@ -60,17 +60,18 @@ def psd_power(matrix, power, *, rcond=1e-12):
     return _spectral(values, vectors, lambda v: v**power)
 
 
-def _weighted_scatter(points, mean, weights, chunk=1024):
-    """sum_i w_i (x_i - m)(x_i - m)^T, by symmetric rank-k updates (BLAS syrk) on row chunks.
+def _weighted_scatter(points, mean, weights, unit=1.0, chunk=1024):
+    """sum_i w_i (x_i - m)(x_i - m)^T / unit^2, by symmetric rank-k updates (BLAS syrk) on
+    row chunks.
 
-    Chunks keep temporaries in cache; syrk computes one triangle, half the flops of a
-    product.
+    Chunks keep temporaries in cache (no centred copy of the points); syrk computes one
+    triangle, half the flops of a product.
     """
     d = points.shape[1]
     upper = np.zeros((d, d), order="F")
     for start in range(0, len(points), chunk):
         rows = slice(start, start + chunk)
-        block = (points[rows] - mean) * np.sqrt(weights[rows])[:, None]
+        block = (points[rows] - mean) * (np.sqrt(weights[rows]) / unit)[:, None]
         upper = dsyrk(1.0, block, beta=1.0, c=upper, trans=1, overwrite_c=1)
     return np.triu(upper) + np.triu(upper, 1).T
 
@@ -93,16 +94,19 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
     weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     center = weights @ points
     if isinstance(covariance, str):
-        centred = points - center
-        spread = power_of_two(float(np.max(np.abs(centred)))) if centred.size else 1.0
+        # The largest |x - center| from the coordinates' ranges: O(d) memory, no centred copy.
+        reach = (np.maximum(points.max(axis=0) - center, center - points.min(axis=0)) if points.size
+                 else np.zeros(1))
+        spread = power_of_two(float(reach.max()))
         if spread != 1.0:
             check_representable(spread * spread, "spread of the points squared")
         if covariance == "empirical":
             mean = center
-            cov = _weighted_scatter(centred / spread, 0.0, weights)
+            cov = _weighted_scatter(points, center, weights, spread)
         else:
-            estimator = _fitted_covariance_estimator(covariance, centred / spread, weights)
-            mean = center + spread * _location(estimator, weights, centred / spread)
+            scaled = (points - center) / spread
+            estimator = _fitted_covariance_estimator(covariance, scaled, weights)
+            mean = center + spread * _location(estimator, weights, scaled)
             cov = np.asarray(estimator.covariance_, dtype=np.float64)
         cov = cov * (spread * spread)
     else:
