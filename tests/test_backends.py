@@ -205,3 +205,18 @@ def test_one_pass_softmin_is_as_exact_as_float64_at_tiny_eps(relative_eps):
     rounding = 8 * np.finfo(float).eps * (np.abs(h).max() + cost.max())
     for _ in range(2):  # two-pass, then one-pass bounded by the first call
         np.testing.assert_allclose(online.softmin(h, eps, axis=1), reference, rtol=0, atol=rounding + eps)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_high_dimensional_softmin_and_plan_cost_from_blas_products_match_dense(rng, offset):
+    """d >= 16: soft-mins on both axes and the plan cost from BLAS products of centred points
+    (far from the origin too: the centring keeps the cancellation at the costs' scale)."""
+    x, y = rng.normal(size=(300, 20)) + offset, 0.8 * rng.normal(size=(250, 20)) + 0.3 + offset
+    online, dense = OnlineGeometry(x, y, "sqeuclidean"), DenseGeometry(x, y, "sqeuclidean")
+    eps = 2.0
+    for axis, size in ((1, 250), (0, 300)):
+        h = 5.0 * rng.normal(size=size)
+        np.testing.assert_allclose(online.softmin(h, eps, axis), dense.softmin(h, eps, axis), rtol=0, atol=1e-11 * eps)
+    hg = rng.normal(size=250)
+    hf = dense.softmin(hg, eps, axis=1) + eps * np.log(np.full(300, 1 / 300))
+    assert online.plan_cost(hf, hg, eps) == pytest.approx(dense.plan_cost(hf, hg, eps), rel=1e-12)

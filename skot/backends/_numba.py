@@ -322,6 +322,8 @@ class OnlineGeometry(Geometry):
         self._half = metric == "cosine"
         # Last (h, eps, result) of softmin along each axis, to skip the maximum pass.
         self._last_softmin = {0: None, 1: None}
+        self._by_products = metric == "sqeuclidean" and x.shape[1] >= GEMM_MIN_DIM
+        self._centred = None
 
     def _oriented(self, axis):
         """(row points, transposed column points) for a reduction along ``axis``."""
@@ -345,6 +347,8 @@ class OnlineGeometry(Geometry):
         with ``delta = h - h_prev``, ``shift = -f_prev + max(delta)`` bounds every row
         maximum from above and the row sums lie in [exp(-span(delta) / eps), 1].
         """
+        if self._by_products:
+            return self._softmin_by_products(self._potential(h, axis), float(eps), axis)
         rows, cols = self._oriented(axis)
         h = self._potential(h, axis).copy()
         eps = float(eps)
@@ -360,6 +364,27 @@ class OnlineGeometry(Geometry):
                 return out
         _run_rows(softmin_kernel, rows, cols, h, eps, NO_SHIFT, self._root, self._half, out)
         self._last_softmin[axis] = (h, eps, out)
+        return out
+
+    def _centred_points(self, axis):
+        """(rows, columns, their squared norms) for a reduction along ``axis``, both clouds
+        centred on one point, in float64 (made on first use)."""
+        if self._centred is None:
+            centre = 0.5 * (self.x.mean(axis=0, dtype=np.float64) + self.y.mean(axis=0, dtype=np.float64))
+            clouds = [_float64(points) - centre for points in (self.x, self.y)]
+            self._centred = [(cloud, np.einsum("ij,ij->i", cloud, cloud)) for cloud in clouds]
+        (points, row_norms), (others, column_norms) = self._centred if axis == 1 else self._centred[::-1]
+        return points, others, row_norms, column_norms
+
+    def _softmin_by_products(self, h, eps, axis):
+        """The soft-min from BLAS products: h_j - |x_i - y_j|^2 = (h_j - |y_j|^2) + 2 <x_i, y_j>
+        - |x_i|^2, with both clouds centred on one point (the squared norms then stay of the
+        order of the costs, and so does the cancellation)."""
+        points, others, row_norms, column_norms = self._centred_points(axis)
+        offset = h - column_norms
+        out = np.empty(points.shape[0])
+        _for_row_products(points, others, lambda start, products: softmin_products_kernel(
+            products, row_norms[start:start + len(products)], offset, eps, out[start:start + len(products)]))
         return out
 
     def barycentric_map(self, h, eps, axis):
@@ -428,9 +453,16 @@ class OnlineGeometry(Geometry):
         return out
 
     def plan_cost(self, hf, hg, eps):
-        rows, cols = self._oriented(1)
+        hf, hg = self._potential(hf, 0), self._potential(hg, 1)
         out = np.empty(self.shape[0])
-        _run_rows(plan_cost_kernel, rows, cols, self._potential(hf, 0), self._potential(hg, 1), float(eps), self._root, self._half, out)
+        if self._by_products:
+            points, others, row_norms, column_norms = self._centred_points(1)
+            _for_row_products(points, others, lambda start, products: plan_cost_products_kernel(
+                products, row_norms[start:start + len(products)], column_norms, hf[start:start + len(products)], hg,
+                float(eps), out[start:start + len(products)]))
+            return float(out.sum())
+        rows, cols = self._oriented(1)
+        _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._half, out)
         return float(out.sum())
 
     def cost_statistic(self, kind, a, b):
@@ -506,6 +538,38 @@ def _for_row_products(x, y, reduce_chunk):
 
     with one_blas_thread():
         run_chunks(run, x.shape[0], y.shape[0] * x.shape[1])
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def softmin_products_kernel(products, row_norms, offset, eps, out):
+    """out_i = -eps log sum_j exp((offset_j + 2 products_ij - row_norms_i) / eps), two passes."""
+    inv_eps = 1.0 / eps
+    for i in range(products.shape[0]):
+        top = -np.inf
+        for j in range(products.shape[1]):
+            top = max(top, offset[j] + 2.0 * products[i, j])
+        total = 0.0
+        for j in range(products.shape[1]):
+            total += _exp_nonpositive(min(max((offset[j] + 2.0 * products[i, j] - top) * inv_eps, -CUTOFF), 0.0))
+        out[i] = row_norms[i] - (top + eps * math.log(total))
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def plan_cost_products_kernel(products, row_norms, column_norms, hf, hg, eps, out):
+    """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij, c_ij = row_norms_i + column_norms_j
+    - 2 products_ij (centred points); as :func:`plan_cost_kernel`, from the row maximum."""
+    inv_eps = 1.0 / eps
+    for i in range(products.shape[0]):
+        top = -np.inf
+        for j in range(products.shape[1]):
+            top = max(top, hg[j] - (row_norms[i] + column_norms[j] - 2.0 * products[i, j]))
+        total = 0.0
+        for j in range(products.shape[1]):
+            cost = max(row_norms[i] + column_norms[j] - 2.0 * products[i, j], 0.0)
+            exponent = (hg[j] - cost - top) * inv_eps
+            if exponent > -CUTOFF:
+                total += _exp_nonpositive(min(exponent, 0.0)) * cost
+        out[i] = math.exp((hf[i] + top) * inv_eps) * total
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
