@@ -540,14 +540,21 @@ def _for_row_products(x, y, reduce_chunk):
         run_chunks(run, x.shape[0], y.shape[0] * x.shape[1])
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _largest_logit(products, i, offset):
+    """max_j offset_j + 2 products_ij."""
+    top = -np.inf
+    for j in range(products.shape[1]):
+        top = max(top, offset[j] + 2.0 * products[i, j])
+    return top
+
+
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def softmin_products_kernel(products, row_norms, offset, eps, out):
     """out_i = -eps log sum_j exp((offset_j + 2 products_ij - row_norms_i) / eps), two passes."""
     inv_eps = 1.0 / eps
     for i in range(products.shape[0]):
-        top = -np.inf
-        for j in range(products.shape[1]):
-            top = max(top, offset[j] + 2.0 * products[i, j])
+        top = _largest_logit(products, i, offset)
         total = 0.0
         for j in range(products.shape[1]):
             total += _exp_nonpositive(min(max((offset[j] + 2.0 * products[i, j] - top) * inv_eps, -CUTOFF), 0.0))
@@ -576,9 +583,7 @@ def plan_cost_products_kernel(products, row_norms, column_norms, hf, hg, eps, ou
 def argmax_products_kernel(products, offset, out):
     """out_i = argmax_j offset_j + 2 products_ij (first on ties)."""
     for i in range(products.shape[0]):
-        top = -np.inf
-        for j in range(products.shape[1]):
-            top = max(top, offset[j] + 2.0 * products[i, j])
+        top = _largest_logit(products, i, offset)
         chosen = 0
         for j in range(products.shape[1]):
             if offset[j] + 2.0 * products[i, j] == top:
