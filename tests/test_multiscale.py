@@ -229,7 +229,7 @@ def test_points_without_mass_get_the_dense_potentials():
     (lambda x, y, a, b: (x, y, -a, b), "source weights"),
     (lambda x, y, a, b: (x, y, a, 0 * b), "target weights"),
     (lambda x, y, a, b: (np.where(x > 0.9, np.nan, x), y, a, b), "source points hold NaN"),
-    (lambda x, y, a, b: (x, y, a[:-1], b), r"\(n, d\) with n weights"),
+    (lambda x, y, a, b: (x, y, a[:-1], b), r"source weights have shape \(49,\), for 50 source points"),
 ])
 def test_bad_problems_are_named(change, message):
     x, y, a, b = clouds(50, 40, 2)

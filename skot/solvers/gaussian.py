@@ -121,7 +121,7 @@ def fit_gaussian(points, weights, covariance="empirical", ridge=0.0):
 
 def _ridge_variance(cov, ridge):
     """``ridge`` times the total variance (at least the smallest float): the added variance."""
-    return ridge * max(float(np.trace(cov)), np.finfo(float).tiny) if ridge > 0 else 0.0
+    return ridge * max(float(_trace(cov)), np.finfo(float).tiny) if ridge > 0 else 0.0
 
 
 def _fitted_covariance_estimator(covariance, points, weights):
@@ -156,8 +156,7 @@ def _fit_gaussian_array_api(points, weights, covariance, ridge, xp):
     cov = (centred * weights[:, None]).T @ centred
     cov = 0.5 * (cov + cov.T)
     if ridge > 0:
-        total = max(float(_trace(cov)), np.finfo(float).tiny)
-        cov = cov + ridge * total * xp.eye(cov.shape[0], dtype=xp.float64, device=device(points))
+        cov = cov + _ridge_variance(cov, ridge) * xp.eye(cov.shape[0], dtype=xp.float64, device=device(points))
     return mean, cov
 
 

@@ -18,7 +18,7 @@ from .._progress import Progress
 from ..backends import OnlineGeometry
 from ..backends._costs import box_diameter2
 from ..backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
-from .sinkhorn import SinkhornResult, check_eps, sinkhorn
+from .sinkhorn import SinkhornResult, check_weights, sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_COUNT, POSITIVE, VERBOSE, checked
 
 
@@ -84,13 +84,11 @@ def _coarsest_solve(x, a, y, b, eps, *, max_iter, tol, anderson_memory):
 def _check_problem(x, y, a, b):
     """ValueError naming what makes (x, a), (y, b) no pair of finite measures."""
     for name, points, weights in (("source", x, a), ("target", y, b)):
-        if points.ndim != 2 or weights.shape != (points.shape[0],):
-            raise ValueError(f"The {name} points must be (n, d) with n weights; got {points.shape} and "
-                             f"{weights.shape}.")
+        if points.ndim != 2:
+            raise ValueError(f"The {name} points must be (n, d); got {points.shape}.")
+        check_weights(weights, points.shape[0], name)
         if not np.isfinite(points).all():
             raise ValueError(f"The {name} points hold NaN or infinite values.")
-        if not (np.isfinite(weights).all() and (weights >= 0).all() and weights.sum() > 0):
-            raise ValueError(f"The {name} weights must be finite, non-negative and not all zero.")
 
 
 def _c_transform(points, potential, weights, at, eps, budget):
@@ -158,7 +156,6 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     _check_problem(x, y, a, b)
-    eps = check_eps(eps)
     with np.errstate(over="ignore"):  # an overflow is the error raised here
         diameter2 = box_diameter2(x, y)
     if not np.isfinite(diameter2):  # (it also bounds the eps-scaling schedule)

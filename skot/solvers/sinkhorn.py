@@ -83,20 +83,11 @@ def _optimal_translation(f, g, a, b, reg_m):
     return 0.5 * reg_m * (source - target)
 
 
-def check_eps(eps, name="eps"):
-    """``eps`` as a float, or a ValueError: a positive finite number (eps = 0 is exact OT)."""
-    eps = float(eps)
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {eps!r}; exact OT (eps = 0) is "
-                         "skot.solvers.exact_transport.")
-    return eps
-
-
 def check_weights(weights, size, name):
     """A ValueError unless ``weights`` are ``size`` finite, non-negative values, not all zero."""
     xp = namespace(weights)
     if tuple(weights.shape) != (size,):
-        raise ValueError(f"The {name} weights have shape {tuple(weights.shape)}; the geometry has {size} points.")
+        raise ValueError(f"The {name} weights have shape {tuple(weights.shape)}, for {size} {name} points.")
     if not (bool(xp.all(xp.isfinite(weights))) and bool(xp.all(weights >= 0)) and float(xp.sum(weights)) > 0):
         raise ValueError(f"The {name} weights must be finite, non-negative and not all zero.")
 
@@ -188,9 +179,6 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
     b = xp.asarray(b, dtype=xp.float64)
     check_weights(a, geometry.shape[0], "source")
     check_weights(b, geometry.shape[1], "target")
-    eps = check_eps(eps)
-    if reg_m is not None:
-        reg_m = check_eps(reg_m, "reg_m")
     with np.errstate(divide="ignore"):  # a point without mass has log-weight -inf: no term
         log_a, log_b = xp.log(a), xp.log(b)
     tau = 1.0 if reg_m is None else reg_m / (reg_m + eps)
