@@ -332,13 +332,14 @@ class OnlineGeometry(Geometry):
             self._columns[side] = np.ascontiguousarray(self._rows[1 - side].T)
         return self._rows[side], self._columns[side]
 
-    def _potential(self, h, axis):
-        """``h`` as contiguous float64, checked against the length of the reduced axis."""
-        h = _float64(h)
+    def _axis_values(self, values, axis):
+        """``values`` (potentials or weights, one per point of a side) as contiguous float64,
+        checked against the number of points they belong to."""
+        values = _float64(values)
         size = self.shape[1 if axis == 1 else 0]
-        if h.shape != (size,):
-            raise ValueError(f"The potential has shape {h.shape}; the reduced axis has {size} points.")
-        return h
+        if values.shape != (size,):
+            raise ValueError(f"The potential has shape {values.shape}; the reduced axis has {size} points.")
+        return values
 
     def softmin(self, h, eps, axis):
         """Two-pass kernel, or one pass when the last call on this axis bounds the maximum.
@@ -348,9 +349,9 @@ class OnlineGeometry(Geometry):
         maximum from above and the row sums lie in [exp(-span(delta) / eps), 1].
         """
         if self._by_products:
-            return self._softmin_by_products(self._potential(h, axis), float(eps), axis)
+            return self._softmin_by_products(self._axis_values(h, axis), float(eps), axis)
         rows, cols = self._oriented(axis)
-        h = self._potential(h, axis).copy()
+        h = self._axis_values(h, axis).copy()
         eps = float(eps)
         out = np.empty(rows.shape[0])
         last = self._last_softmin[axis]
@@ -391,7 +392,7 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(axis)
         points = _float64(self._other_points(axis))
         out = np.empty((rows.shape[0], points.shape[1]))
-        _run_rows(barycentric_kernel, rows, cols, self._potential(h, axis), float(eps), self._root, self._half,
+        _run_rows(barycentric_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._half,
                            np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
         if far.any():
@@ -407,7 +408,7 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(axis)
         uniforms = np.sort(rng.uniform(size=(rows.shape[0], n_samples)), axis=1)
         out = np.empty((rows.shape[0], n_samples), dtype=np.intp)
-        _run_rows(sample_kernel, rows, cols, self._potential(h, axis), float(eps), self._root, self._half, uniforms, out)
+        _run_rows(sample_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._half, uniforms, out)
         far = out[:, 0] < 0
         if far.any():
             out[far] = self._far_assignment(far, axis)[:, None]
@@ -419,11 +420,11 @@ class OnlineGeometry(Geometry):
         out = np.empty(rows.shape[0], dtype=np.intp)
         if self.metric == "sqeuclidean" and rows.shape[1] >= GEMM_MIN_DIM:
             # argmax_j h_j - |x_i - y_j|^2 = argmax_j (h_j - |y_j|^2) + 2 <x_i, y_j>: BLAS products.
-            offset = self._potential(h, 1) - np.einsum("ij,ij->i", points, points, dtype=np.float64)
+            offset = self._axis_values(h, 1) - np.einsum("ij,ij->i", points, points, dtype=np.float64)
             _for_row_products(rows, points, lambda start, products: argmax_products_kernel(
                 products, offset, out[start:start + len(products)]))
             return out
-        _run_rows(argmax_kernel, rows, self._oriented(1)[1], self._potential(h, 1), self._root, self._half, out)
+        _run_rows(argmax_kernel, rows, self._oriented(1)[1], self._axis_values(h, 1), self._root, self._half, out)
         far = out < 0
         if far.any():
             out[far] = self._far_assignment(far, 1)
@@ -438,7 +439,7 @@ class OnlineGeometry(Geometry):
         softmins = np.empty(rows.shape[0])
         top_index = np.empty((rows.shape[0], n_largest), dtype=np.int64)
         top_prob = np.empty((rows.shape[0], n_largest))
-        h, weights = self._potential(h, 1), self._potential(weights, 0)
+        h, weights = self._axis_values(h, 1), self._axis_values(weights, 0)
         run_chunks(lambda first, last: soft_masses_kernel(rows, cols, h, float(eps), weights, n_chunks, masses,
                                                           softmins, top_index, top_prob, first, last),
                    n_chunks, -(-rows.shape[0] // n_chunks) * _pairs_per_row(cols))
@@ -449,11 +450,11 @@ class OnlineGeometry(Geometry):
     def plan(self, hf, hg, eps):
         rows, cols = self._oriented(1)
         out = np.empty(self.shape)
-        _run_rows(plan_kernel, rows, cols, self._potential(hf, 0), self._potential(hg, 1), float(eps), self._root, self._half, out)
+        _run_rows(plan_kernel, rows, cols, self._axis_values(hf, 0), self._axis_values(hg, 1), float(eps), self._root, self._half, out)
         return out
 
     def plan_cost(self, hf, hg, eps):
-        hf, hg = self._potential(hf, 0), self._potential(hg, 1)
+        hf, hg = self._axis_values(hf, 0), self._axis_values(hg, 1)
         out = np.empty(self.shape[0])
         if self._by_products:
             points, others, row_norms, column_norms = self._centred_points(1)
@@ -477,7 +478,7 @@ class OnlineGeometry(Geometry):
             return math.sqrt(largest) if self._root else largest
         rows, cols = self._oriented(1)
         mean_rows, max_rows = np.empty(self.shape[0]), np.empty(self.shape[0])
-        _run_rows(cost_moments_kernel, rows, cols, self._potential(a, 0), self._potential(b, 1), self._root, self._half, mean_rows,
+        _run_rows(cost_moments_kernel, rows, cols, self._axis_values(a, 0), self._axis_values(b, 1), self._root, self._half, mean_rows,
                   max_rows)
         return float(a @ mean_rows) if kind == "mean" else float(max_rows.max())
 
