@@ -77,8 +77,8 @@ def _extent(x, y):
     """A power of two near the largest coordinate range of the points together (1 if none)."""
     if not (len(x) and len(y)):
         return 1.0
-    extent = float(np.max(np.maximum(x.max(axis=0), y.max(axis=0)) - np.minimum(x.min(axis=0), y.min(axis=0))))
-    return power_of_two(extent) if extent > 0 else 1.0
+    return power_of_two(float(np.max(np.maximum(x.max(axis=0), y.max(axis=0)) - np.minimum(x.min(axis=0),
+                                                                                       y.min(axis=0)))))
 
 
 def _point_unit(x, y, metric):
@@ -150,8 +150,7 @@ def exact_plan(cost, a, b, *, basis=None, max_iter=None, verbose=0):
     if not np.all(np.isfinite(cost)):
         raise ValueError("The cost matrix must be finite.")
     # Prices of order one whatever the magnitude of the costs (the plan does not change).
-    largest = float(np.max(np.abs(cost))) if cost.size else 0.0
-    unit = power_of_two(largest) if largest > 0 else 1.0
+    unit = power_of_two(float(np.max(np.abs(cost))) if cost.size else 0.0)
     solution = transport_simplex(a, b, cost / unit, basis=basis, max_iter=max_iter, verbose=verbose)
     return _result(solution, cost.shape, unit)
 
