@@ -8,7 +8,7 @@ import pytest
 
 from skot import SinkhornTransport, pack
 from skot.backends import DenseGeometry, OnlineGeometry, pairwise_cost, resolve_backend
-from skot.backends._numba import EXP_TABLE, _exp_nonpositive
+from skot.backends._exp import EXP_TABLE, _exp_nonpositive
 from skot.solvers import sinkhorn
 
 METRICS = ["sqeuclidean", "euclidean", "cosine"]

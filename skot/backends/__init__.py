@@ -8,14 +8,14 @@ default on CPU.
 from ._array_api import like, logsumexp, namespace, to_numpy
 from ._base import Geometry
 from ._costs import METRICS, pairwise_cost
-from ._numba import OnlineGeometry, duplicate_groups, semidual_sgd, softmax_hessian
+from ._numba import KERNEL_MEMORY, OnlineGeometry, duplicate_groups, semidual_sgd, softmax_hessian
 from ._numpy import DenseGeometry
 from ._simplex import SimplexSolution, transport_simplex
 from ._threads import max_threads, one_blas_thread, thread_limit
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit", "to_numpy", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian", "SimplexSolution", "transport_simplex"]
+__all__ = ["BACKENDS", "KERNEL_MEMORY", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit", "to_numpy", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian", "SimplexSolution", "transport_simplex"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):
@@ -44,8 +44,11 @@ def is_dask_array(array):
     return module is not None and isinstance(array, module.Array)
 
 
-def get_geometry(backend, x, y, metric):
+def get_geometry(backend, x, y, metric, *, kernel_memory=KERNEL_MEMORY):
     """Geometry of ``x`` and ``y`` under ``metric`` for a resolved ``backend`` name.
+
+    ``kernel_memory`` (MiB) bounds the kernel that numba's geometry may store (see
+    :class:`OnlineGeometry`).
 
     A callable metric cannot run inside compiled kernels: it always gets the dense geometry.
     ``"array_api"`` (non-NumPy arrays under scikit-learn's array_api_dispatch) gets the dense
@@ -67,5 +70,5 @@ def get_geometry(backend, x, y, metric):
 
         return ArrayAPIGeometry(x, y, metric)
     if backend in ("numba", "dask") and not callable(metric):
-        return OnlineGeometry(x, y, metric)
+        return OnlineGeometry(x, y, metric, kernel_memory)
     return DenseGeometry(x, y, metric)

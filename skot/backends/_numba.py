@@ -21,42 +21,17 @@ from numba import njit
 from ._base import Geometry
 from ._threads import at_once, in_background, max_threads, one_blas_thread, run_chunks
 from ._costs import METRICS, cosine_embedding, far_point_assignment, max_sqeuclidean, median_cost
+from ._exp import CUTOFF, FASTMATH, _exp_nonpositive
+from ._kernel import StoredKernel, logits_from_products_kernel
 
-CUTOFF = 60.0
 # Squared Euclidean reductions of points with at least GEMM_MIN_DIM coordinates use BLAS
 # products |x - y|^2 = |x|^2 + |y|^2 - 2 <x, y>, PRODUCT_CHUNK rows at a time.
 GEMM_MIN_DIM = 16
 PRODUCT_CHUNK = 1024
 SHIFT_SPAN = 20.0
 NO_SHIFT = np.empty(0)
-FASTMATH = {"reassoc", "contract", "nsz"}
-
-
-# exp(-k / EXP_STEPS) for k = 0 .. CUTOFF * EXP_STEPS (+1 for rounding at the end).
-EXP_STEPS = 64
-EXP_TABLE = np.exp(-np.arange(int(CUTOFF) * EXP_STEPS + 2) / EXP_STEPS)
-EXP_LAST = EXP_TABLE.shape[0] - 1
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _exp_nonpositive(t):
-    """exp(t) for t in [-CUTOFF, 0], vectorisable, to 1 ulp.
-
-    exp(t) = exp(-k / 64) exp(r) with k = floor(-64 t) from a table (30 kB, in L1)
-    and r in (-1/64, 0] by a degree-6 Taylor polynomial (truncation 2e-17). The index is
-    clamped to the table whatever ``t`` (rounding, infinities, NaN): never a read outside it.
-    """
-    s = -t * EXP_STEPS
-    k = min(max(np.int64(s), 0), EXP_LAST)
-    r = (k - s) * (1.0 / EXP_STEPS)
-    p = 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return EXP_TABLE[k] * p
+# Largest stored kernel, in MiB (see OnlineGeometry).
+KERNEL_MEMORY = 256
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -281,6 +256,28 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
         out[i] = math.exp((hf[i] + top) * inv_eps) * total
 
 
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def logits_kernel(x, yt, row_offsets, column_offsets, root, half, out, start, stop):
+    """out_ij = row_offsets_i + column_offsets_j - c(x_i, y_j)."""
+    for i in range(start, stop):
+        _fill_logits(x, i, yt, column_offsets, root, half, out[i])
+        for j in range(yt.shape[1]):
+            out[i, j] += row_offsets[i]
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def kernel_plan_cost_kernel(x, yt, kernel, alpha, beta, root, half, out, start, stop):
+    """out_i = alpha_i sum_j kernel_ij beta_j c(x_i, y_j): row sums of P * C for a stored kernel."""
+    zero = np.zeros(yt.shape[1])
+    buf = np.empty(yt.shape[1])
+    for i in range(start, stop):
+        _fill_logits(x, i, yt, zero, root, half, buf)
+        total = 0.0
+        for j in range(yt.shape[1]):
+            total -= kernel[i, j] * beta[j] * buf[j]
+        out[i] = alpha[i] * total
+
+
 @njit(cache=True, nogil=True)
 def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop):
     """Per row: sum_j b_j c_ij (weighted mean) and max over b_j > 0 of c_ij."""
@@ -299,9 +296,14 @@ def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop)
 
 
 class OnlineGeometry(Geometry):
-    """Geometry that recomputes costs inside compiled kernels (float32 or float64 points)."""
+    """Geometry that recomputes costs inside compiled kernels (float32 or float64 points).
 
-    def __init__(self, x, y, metric):
+    When the n x m kernel fits in ``kernel_memory`` MiB, the first soft-min stores it (as much
+    work as one soft-min), and soft-mins, barycentric maps and the plan cost at that eps become
+    products with it (:mod:`skot.backends._kernel`); beyond, memory stays O(n + m).
+    """
+
+    def __init__(self, x, y, metric, kernel_memory=KERNEL_MEMORY):
         dtype = np.float32 if (x.dtype == np.float32 and y.dtype == np.float32) else np.float64
         x = np.ascontiguousarray(x, dtype=dtype)
         y = np.ascontiguousarray(y, dtype=dtype)
@@ -324,6 +326,8 @@ class OnlineGeometry(Geometry):
         self._last_softmin = {0: None, 1: None}
         self._by_products = metric == "sqeuclidean" and x.shape[1] >= GEMM_MIN_DIM
         self._centred = None
+        self._kernel_fits = x.shape[0] * y.shape[0] * 8 <= kernel_memory * 2**20
+        self._kernel = None
 
     def _oriented(self, axis):
         """(row points, transposed column points) for a reduction along ``axis``."""
@@ -348,11 +352,15 @@ class OnlineGeometry(Geometry):
         with ``delta = h - h_prev``, ``shift = -f_prev + max(delta)`` bounds every row
         maximum from above and the row sums lie in [exp(-span(delta) / eps), 1].
         """
+        h, eps = self._axis_values(h, axis), float(eps)
+        for kernel in self._kernels_for(h, eps, axis):
+            out = kernel.softmin(h, axis)
+            if out is not None:
+                return out
         if self._by_products:
-            return self._softmin_by_products(self._axis_values(h, axis), float(eps), axis)
+            return self._softmin_by_products(h, eps, axis)
         rows, cols = self._oriented(axis)
-        h = self._axis_values(h, axis).copy()
-        eps = float(eps)
+        h = h.copy()
         out = np.empty(rows.shape[0])
         last = self._last_softmin[axis]
         if last is not None and last[1] == eps:
@@ -366,6 +374,29 @@ class OnlineGeometry(Geometry):
         _run_rows(softmin_kernel, rows, cols, h, eps, NO_SHIFT, self._root, self._half, out)
         self._last_softmin[axis] = (h, eps, out)
         return out
+
+    def _kernels_for(self, h, eps, axis):
+        """The stored kernel at ``eps``, then, if it could not resolve the soft-min of ``h``, one
+        rebuilt around ``h`` (a generator); nothing when it does not fit or ``h`` has no finite
+        offsets."""
+        if self._kernel is not None and self._kernel.eps == eps:
+            yield self._kernel
+        if not self._kernel_fits or not np.all(np.isfinite(h)):
+            return
+        self._kernel = None  # freed before its successor is allocated
+        n, m = self.shape
+        row_offsets, column_offsets = (np.zeros(n), h) if axis == 1 else (h, np.zeros(m))
+        logits = np.empty((n, m))
+        if self._by_products:
+            points, others, row_norms, column_norms = self._centred_points(1)
+            _for_row_products(points, others, lambda start, products: logits_from_products_kernel(
+                products, row_offsets[start:], column_offsets, row_norms[start:], column_norms, 0, len(products)),
+                out=logits)
+        else:
+            rows, cols = self._oriented(1)
+            _run_rows(logits_kernel, rows, cols, row_offsets, column_offsets, self._root, self._half, logits)
+        self._kernel = StoredKernel(logits, row_offsets, column_offsets, eps, "rows" if axis == 1 else "columns")
+        yield self._kernel
 
     def _centred_points(self, axis):
         """(rows, columns, their squared norms) for a reduction along ``axis``, both clouds
@@ -388,9 +419,17 @@ class OnlineGeometry(Geometry):
             products, row_norms[start:start + len(products)], offset, eps, out[start:start + len(products)]))
         return out
 
+    def _kernel_at(self, eps):
+        """The stored kernel if it was built at ``eps``, else None."""
+        return self._kernel if self._kernel is not None and self._kernel.eps == eps else None
+
     def barycentric_map(self, h, eps, axis):
         rows, cols = self._oriented(axis)
         points = _float64(self._other_points(axis))
+        kernel = self._kernel_at(float(eps))
+        mapped = None if kernel is None else kernel.barycentric_map(self._axis_values(h, axis), points, axis)
+        if mapped is not None:
+            return mapped
         out = np.empty((rows.shape[0], points.shape[1]))
         _run_rows(barycentric_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._half,
                            np.ascontiguousarray(points.T), out)
@@ -455,6 +494,10 @@ class OnlineGeometry(Geometry):
 
     def plan_cost(self, hf, hg, eps):
         hf, hg = self._axis_values(hf, 0), self._axis_values(hg, 1)
+        kernel = self._kernel_at(float(eps))
+        scalings = None if kernel is None else kernel.plan_scalings(hf, hg)
+        if scalings is not None:
+            return self._kernel_plan_cost(kernel, *scalings)
         out = np.empty(self.shape[0])
         if self._by_products:
             points, others, row_norms, column_norms = self._centred_points(1)
@@ -465,6 +508,22 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(1)
         _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._half, out)
         return float(out.sum())
+
+    def _kernel_plan_cost(self, kernel, alpha, beta, log_scale):
+        """<C, P> for P = e^log_scale diag(alpha) K diag(beta): with BLAS products of centred points,
+        sum_ij P_ij (|x_i|^2 + |y_j|^2 - 2 <x_i, y_j>) = <alpha |x|^2, K beta> + <beta |y|^2, K^T alpha>
+        - 2 sum_i alpha_i <x_i, (K (beta y))_i>; else costs recomputed beside the stored entries."""
+        if self._by_products:
+            points, others, row_norms, column_norms = self._centred_points(1)
+            cross = kernel.matmul(others * beta[:, None], 1)
+            total = (alpha * row_norms) @ kernel.products(beta, 1) + (beta * column_norms) @ kernel.products(alpha, 0)
+            total -= 2.0 * alpha @ np.einsum("ij,ij->i", points, cross)
+        else:
+            rows, cols = self._oriented(1)
+            out = np.empty(self.shape[0])
+            _run_rows(kernel_plan_cost_kernel, rows, cols, kernel.matrix, alpha, beta, self._root, self._half, out)
+            total = out.sum()
+        return float(math.exp(log_scale) * total)
 
     def cost_statistic(self, kind, a, b):
         if kind == "median":
@@ -518,24 +577,26 @@ def _mean_squared_distance(x, y, a, b):
     return total_b * _weighted_squared_deviation(x, mu, a) + total_a * _weighted_squared_deviation(y, mu, b)
 
 
-def _for_row_products(x, y, reduce_chunk):
+def _for_row_products(x, y, reduce_chunk, out=None):
     """Call ``reduce_chunk(start, x[start:start + k] @ y.T)`` over chunks of k <= PRODUCT_CHUNK rows.
 
     The chunks run on the kernel threads (the same size rule as every kernel), each thread
     with one BLAS thread and one (k, m) buffer allocated once per call (fresh pages of a
-    large array cost more than the product); ``reduce_chunk`` must release the GIL (a
-    ``nogil`` kernel) for the threads to overlap.
+    large array cost more than the product), or the rows of ``out`` (n, m) when given;
+    ``reduce_chunk`` must release the GIL (a ``nogil`` kernel) for the threads to overlap.
     """
     y = _float64(y)
     buffers = {}
 
     def run(first, last):
-        out = buffers.get(threading.get_ident())
-        if out is None:
-            out = buffers[threading.get_ident()] = np.empty((min(PRODUCT_CHUNK, last - first), y.shape[0]))
-        for start in range(first, last, len(out)):
-            rows = _float64(x[start:min(start + len(out), last)])
-            reduce_chunk(start, np.matmul(rows, y.T, out=out[:len(rows)]))
+        buffer = buffers.get(threading.get_ident())
+        if buffer is None and out is None:
+            buffer = buffers[threading.get_ident()] = np.empty((min(PRODUCT_CHUNK, last - first), y.shape[0]))
+        step = PRODUCT_CHUNK if out is not None else len(buffer)
+        for start in range(first, last, step):
+            rows = _float64(x[start:min(start + step, last)])
+            target = out[start:start + len(rows)] if out is not None else buffer[:len(rows)]
+            reduce_chunk(start, np.matmul(rows, y.T, out=target))
 
     with one_blas_thread():
         run_chunks(run, x.shape[0], y.shape[0] * x.shape[1])

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backends._array_api import device
 from .._domain import domain_weights, infer_sample_domain, reference_points
-from ..backends import BACKENDS, METRICS, get_geometry, namespace
+from ..backends import BACKENDS, KERNEL_MEMORY, METRICS, get_geometry, namespace
 from ..solvers import (
     entropic_conditional_drift,
     kde_score,
@@ -72,6 +72,11 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         :func:`skot.solvers.multiscale_sinkhorn`). "auto" uses it in dimension 1 and 2 from
         2 10^7 source-target pairs when eps is at most 2e-3 times the squared diameter of the
         points; True forces it (an error says which condition fails), False forbids it.
+    kernel_memory : float, default=256
+        Largest n x m kernel stored during the fit on the numba backend, in MiB (n, m: source
+        and target rows, 8 bytes an entry). Where it fits, the kernel is computed once and each
+        iteration is a matrix-vector product, several times faster; beyond, costs are recomputed
+        on the fly in O(n + m) memory. 0 never stores it.
     verbose : int, default=0
         Progress of the solvers (iteration, error against the tolerance, elapsed time)
         through the ``"skot"`` logger at INFO level, a line every ``5 / verbose`` seconds
@@ -129,6 +134,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         "n_target_samples": [Interval(Integral, 2, None, closed="left")],
         "backend": [StrOptions(set(BACKENDS))],
         "multiscale": [StrOptions({"auto"}), "boolean"],
+        "kernel_memory": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -151,6 +157,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         n_target_samples=1000,
         backend="auto",
         multiscale="auto",
+        kernel_memory=KERNEL_MEMORY,
         verbose=0,
         random_state=None,
     ):
@@ -164,11 +171,12 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.n_target_samples = n_target_samples
         self.backend = backend
         self.multiscale = multiscale
+        self.kernel_memory = kernel_memory
         self.verbose = verbose
         self.random_state = random_state
 
     def _geometry(self, x, y, backend=None):
-        return get_geometry(backend or self.backend_, x, y, self.metric)
+        return get_geometry(backend or self.backend_, x, y, self.metric, kernel_memory=self.kernel_memory)
 
     @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):

@@ -1,0 +1,59 @@
+"""Vectorisable exponentials of non-positive numbers for the compiled kernels.
+
+numba has no vector ``exp`` without Intel's SVML, so the kernels use a table of
+exp(-k / 64) and a degree-6 Taylor polynomial on the remainder, which LLVM vectorises.
+"""
+
+import numpy as np
+from numba import njit
+
+FASTMATH = {"reassoc", "contract", "nsz"}
+# Log-sum-exp terms below exp(-CUTOFF) (1e-22 of the largest) are left out: below double
+# precision for any m < 1e6.
+CUTOFF = 60.0
+# exp(-k / EXP_STEPS) for k = 0 .. CUTOFF * EXP_STEPS (+1 for rounding at the end).
+EXP_STEPS = 64
+EXP_TABLE = np.exp(-np.arange(int(CUTOFF) * EXP_STEPS + 2) / EXP_STEPS)
+EXP_LAST = EXP_TABLE.shape[0] - 1
+# Stored kernels keep entries down to FLOOR; exp(-k) for whole k down to it.
+FLOOR = 1e-150
+LOG_FLOOR = float(np.log(FLOOR))
+WHOLE_TABLE = np.exp(-np.arange(int(-LOG_FLOOR) + 2, dtype=np.float64))
+FLOORED_LAST = (WHOLE_TABLE.shape[0] - 1) * EXP_STEPS + EXP_STEPS - 1
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _exp_fraction(r):
+    """exp(r) for r in (-1/64, 0]: degree-6 Taylor polynomial (truncation 2e-17)."""
+    p = 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    return p * r + 1.0
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _exp_nonpositive(t):
+    """exp(t) for t in [-CUTOFF, 0], vectorisable, to 1 ulp.
+
+    exp(t) = exp(-k / 64) exp(r) with k = floor(-64 t) from a table (30 kB, in L1)
+    and r in (-1/64, 0]. The index is clamped to the table whatever ``t`` (rounding,
+    infinities, NaN): never a read outside it.
+    """
+    s = -t * EXP_STEPS
+    k = min(max(np.int64(s), 0), EXP_LAST)
+    return EXP_TABLE[k] * _exp_fraction((k - s) * (1.0 / EXP_STEPS))
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _exp_floored(t):
+    """exp(t) for t <= 0, and 0 where it is below FLOOR; to 2 ulp.
+
+    exp(t) = exp(-q) exp(-l / 64) exp(r) with k = floor(-64 t) = 64 q + l: two small tables.
+    """
+    s = -t * EXP_STEPS
+    k = min(max(np.int64(s), 0), FLOORED_LAST)
+    value = WHOLE_TABLE[k >> 6] * EXP_TABLE[k & (EXP_STEPS - 1)] * _exp_fraction((k - s) * (1.0 / EXP_STEPS))
+    return value if t >= LOG_FLOOR else 0.0

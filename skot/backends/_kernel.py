@@ -1,0 +1,204 @@
+"""A stored Gibbs kernel: soft-mins of the numba backend as matrix-vector products.
+
+Below a memory budget the online geometry keeps K_ij = exp((u_i + v_j - C_ij) / eps), with
+potentials u, v absorbed (stabilised scaling: Schmitzer 2019) and entries below ``FLOOR``
+set to zero. Then, with t = (h - v) / eps and s = max_j t_j,
+
+    softmin_eps(h)_i = -eps log sum_j exp((h_j - C_ij) / eps) = u_i - eps (s + log sum_j K_ij e^(t_j - s)),
+
+one product with K instead of n m exponentials. Every row of K (or every column, when it is
+built from a column reduction) has its largest entry 1, and weights e^(t_j - s) below
+``FLOOR`` are zero too, so the terms left out weigh at most 2 m FLOOR: a sum below
+``RESOLVED_SUM`` per term, where they could show at double precision (the potentials moved
+some 300 eps from u, v), is refused, and the geometry rebuilds K around the new potentials.
+Products of entries and weights above ``FLOOR`` stay normal numbers (subnormal arithmetic is
+some hundred times slower).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._exp import FASTMATH, FLOOR, LOG_FLOOR, _exp_floored
+from ._threads import one_blas_thread, run_chunks
+
+RESOLVED_SUM = 2.0 * FLOOR / np.finfo(np.float64).eps
+# Plan scalings spanning up to e^PLAN_SPAN: their products with entries above FLOOR stay normal.
+PLAN_SPAN = 300.0
+# A product with K reads an entry where a reduction computes a cost: a thread pays from
+# this many times more entries.
+PRODUCT_WORK = 0.25
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def exponentiate_rows_kernel(logits, inv_eps, row_max, start, stop):
+    """In place: logits_ij <- exp((logits_ij - max_j logits_ij) / eps), floored; the maxima out."""
+    for i in range(start, stop):
+        top = -np.inf
+        for j in range(logits.shape[1]):
+            top = max(top, logits[i, j])
+        row_max[i] = top
+        for j in range(logits.shape[1]):
+            logits[i, j] = _exp_floored((logits[i, j] - top) * inv_eps)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def exponentiate_columns_kernel(logits, inv_eps, column_max, start, stop):
+    """In place: logits_ij <- exp((logits_ij - column_max_j) / eps), floored."""
+    for i in range(start, stop):
+        for j in range(logits.shape[1]):
+            logits[i, j] = _exp_floored((logits[i, j] - column_max[j]) * inv_eps)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def logits_from_products_kernel(products, row_offsets, column_offsets, row_norms, column_norms, start, stop):
+    """In place: products_ij <- row_offsets_i + column_offsets_j - c_ij, with the squared distance
+    c_ij = max(row_norms_i + column_norms_j - 2 products_ij, 0) of centred points."""
+    for i in range(start, stop):
+        for j in range(products.shape[1]):
+            cost = max(row_norms[i] + column_norms[j] - 2.0 * products[i, j], 0.0)
+            products[i, j] = row_offsets[i] + column_offsets[j] - cost
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def row_products_kernel(matrix, weights, out, start, stop):
+    """out_i = sum_j matrix_ij weights_j."""
+    for i in range(start, stop):
+        total = 0.0
+        for j in range(matrix.shape[1]):
+            total += matrix[i, j] * weights[j]
+        out[i] = total
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def column_products_kernel(matrix, weights, start, stop):
+    """sum_i weights_i matrix_ij over the rows start..stop (rows of zero weight skipped): the
+    rows are read in order, and a fresh accumulator lets the loop vectorise."""
+    out = np.zeros(matrix.shape[1])
+    for i in range(start, stop):
+        weight = weights[i]
+        if weight == 0.0:
+            continue
+        for j in range(matrix.shape[1]):
+            out[j] += weight * matrix[i, j]
+    return out
+
+
+def column_maxima(matrix):
+    """max_i matrix_ij, rows in chunks on the kernel threads."""
+    parts = []  # list.append is atomic, and a maximum does not depend on the order
+    run_chunks(lambda start, stop: parts.append(matrix[start:stop].max(axis=0)), matrix.shape[0],
+               PRODUCT_WORK * matrix.shape[1])
+    return np.max(parts, axis=0)
+
+
+def scaled_exponentials(values):
+    """(e^(values - s), s) with s = max(values), entries below FLOOR zero; None when s is not finite."""
+    top = float(values.max())
+    if not math.isfinite(top):
+        return None
+    weights = np.exp(values - top)
+    weights[weights < FLOOR] = 0.0
+    return weights, top
+
+
+class StoredKernel:
+    """K_ij = exp((u_i + v_j - C_ij) / eps) with its potentials (see the module docstring).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n, m)
+        ``r_i + k_j - C_ij`` for offsets ``r`` (rows) and ``k`` (columns); overwritten by K.
+    row_offsets, column_offsets : ndarray
+        ``r`` and ``k``, finite.
+    eps : float
+    normalise : {"rows", "columns"}
+        Which of the rows or the columns of K get their largest entry 1.
+    """
+
+    def __init__(self, logits, row_offsets, column_offsets, eps, normalise):
+        self.eps = eps
+        n, m = logits.shape
+        if normalise == "rows":
+            row_max = np.empty(n)
+            run_chunks(lambda start, stop: exponentiate_rows_kernel(logits, 1.0 / eps, row_max, start, stop), n, m)
+            self.row_potential, self.column_potential = row_offsets - row_max, column_offsets
+        else:
+            column_max = column_maxima(logits)
+            run_chunks(lambda start, stop: exponentiate_columns_kernel(logits, 1.0 / eps, column_max, start, stop),
+                       n, m)
+            self.row_potential, self.column_potential = row_offsets, column_offsets - column_max
+        self.matrix = logits
+
+    def products(self, weights, axis):
+        """``K @ weights`` (axis=1) or ``K.T @ weights`` (axis=0), on the kernel threads."""
+        n, m = self.matrix.shape
+        if axis == 1:
+            out = np.empty(n)
+            run_chunks(lambda start, stop: row_products_kernel(self.matrix, weights, out, start, stop), n,
+                       PRODUCT_WORK * m)
+            return out
+        parts = {}  # partial sums by first row, added in row order: the same sum every call
+        run_chunks(lambda start, stop: parts.__setitem__(start, column_products_kernel(self.matrix, weights, start,
+                                                                                         stop)), n, PRODUCT_WORK * m)
+        return np.sum([parts[start] for start in sorted(parts)], axis=0)
+
+    def _weights(self, h, axis):
+        """(e^(t - s), s, sums of the weighted kernel, own potential) for ``h`` along ``axis``, or
+        None where the sums do not resolve the soft-min (module docstring)."""
+        offsets, own = (self.column_potential, self.row_potential) if axis == 1 else (
+            self.row_potential, self.column_potential)
+        with np.errstate(invalid="ignore"):  # NaN in h: refused below
+            scaled = scaled_exponentials((h - offsets) / self.eps)
+        if scaled is None:
+            return None
+        weights, top = scaled
+        sums = self.products(weights, axis)
+        if not sums.min() >= RESOLVED_SUM * weights.shape[0]:
+            return None
+        return weights, top, sums, own
+
+    def softmin(self, h, axis):
+        """``-eps log sum exp((h - C) / eps)`` along ``axis``, or None where K cannot resolve it."""
+        found = self._weights(h, axis)
+        if found is None:
+            return None
+        _, top, sums, own = found
+        return own - self.eps * (top + np.log(sums))
+
+    def matmul(self, values, axis):
+        """``K @ values`` (axis=1) or ``K.T @ values`` (axis=0) for a 2-D ``values``: BLAS products
+        of row chunks on the kernel threads."""
+        matrix = self.matrix if axis == 1 else self.matrix.T
+        out = np.empty((matrix.shape[0], values.shape[1]))
+        with one_blas_thread():
+            run_chunks(lambda start, stop: np.matmul(matrix[start:stop], values, out=out[start:stop]),
+                       matrix.shape[0], PRODUCT_WORK * matrix.shape[1] * values.shape[1])
+        return out
+
+    def barycentric_map(self, h, points, axis):
+        """Soft-argmin averages of ``points`` (the other side's, float64) along ``axis``, or None."""
+        found = self._weights(h, axis)
+        if found is None:
+            return None
+        weights, _, sums, _ = found
+        return self.matmul(points * weights[:, None], axis) / sums[:, None]
+
+    def plan_scalings(self, hf, hg):
+        """(alpha, beta, log_scale) with P = e^log_scale diag(alpha) K diag(beta) the plan of
+        ``hf``, ``hg``; None when the scalings span more than float64 resolves (module docstring)."""
+        scalings = []
+        for h, offsets in ((hf, self.row_potential), (hg, self.column_potential)):
+            values = (h - offsets) / self.eps
+            scaled = scaled_exponentials(values)
+            finite = values[np.isfinite(values)]
+            if scaled is None or finite.min() - scaled[1] < -PLAN_SPAN:
+                return None
+            scalings.append(scaled)
+        (alpha, top_f), (beta, top_g) = scalings
+        n, m = self.matrix.shape
+        # Entries of K left out weigh FLOOR at most: negligible next to a plan of mass about 1.
+        if top_f + top_g > -LOG_FLOOR + math.log(np.finfo(np.float64).eps / (n * m)):
+            return None
+        return alpha, beta, top_f + top_g

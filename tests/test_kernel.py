@@ -1,0 +1,124 @@
+"""The stored kernel of the numba backend against its online reductions and the dense reference."""
+
+import numpy as np
+import pytest
+
+from skot import SinkhornTransport
+from skot.backends import DenseGeometry, OnlineGeometry
+from skot.backends._exp import FLOOR, LOG_FLOOR, _exp_floored
+from skot.backends._kernel import RESOLVED_SUM, StoredKernel
+from skot.solvers import sinkhorn
+
+
+def test_floored_exponential_is_accurate_and_zero_below_the_floor():
+    t = np.concatenate([-np.geomspace(1e-12, -LOG_FLOOR, 4001), [0.0, -1 / 64, -1.0, -345.0]])
+    values = np.array([_exp_floored(v) for v in t])
+    np.testing.assert_allclose(values, np.exp(t), rtol=4.5e-16, atol=0)
+    assert _exp_floored(LOG_FLOOR - 1e-9) == 0.0 and _exp_floored(-1e300) == 0.0
+    assert _exp_floored(-np.inf) == 0.0 and _exp_floored(np.nan) == 0.0
+
+
+def _problem(metric, d, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(130, d)).astype(dtype)
+    y = (rng.normal(size=(90, d)) + 0.5).astype(dtype)
+    return x, y
+
+
+CASES = [("sqeuclidean", 2), ("sqeuclidean", 20), ("euclidean", 3), ("cosine", 4), ("sqeuclidean", 1)]
+
+
+@pytest.mark.parametrize("metric, d", CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stored_kernel_gives_the_online_reductions(metric, d, dtype):
+    """Soft-mins along both axes, barycentric maps and the plan cost equal the online kernels'
+    to 1e-13, at a smooth eps, and at a sharp one where potentials far from those K was built
+    around (its entries below the floor then matter) rebuild it."""
+    x, y = _problem(metric, d, dtype)
+    for reg in (0.1, 0.002):
+        _check_reductions(x, y, metric, reg, rebuilt=reg < 0.01)
+
+
+def _check_reductions(x, y, metric, reg, rebuilt):
+    stored, online = OnlineGeometry(x, y, metric), OnlineGeometry(x, y, metric, kernel_memory=0)
+    rng = np.random.default_rng(1)
+    eps = reg * online.cost_statistic("mean", np.full(130, 1 / 130), np.full(90, 1 / 90))
+    kernels = []  # each kernel the geometry held (kept alive, so that none is mistaken for another)
+    for axis, scale in [(0, 1.0), (1, 1.0), (0, 2.0), (1, 3.0), (1, 1000.0), (0, 1000.0)]:
+        h = scale * eps * rng.normal(size=130 if axis == 0 else 90)
+        np.testing.assert_allclose(stored.softmin(h, eps, axis), online.softmin(h, eps, axis),
+                                   rtol=1e-13, atol=1e-13 * eps)
+        if not kernels or stored._kernel is not kernels[-1]:
+            kernels.append(stored._kernel)
+        np.testing.assert_allclose(stored.barycentric_map(h, eps, axis), online.barycentric_map(h, eps, axis),
+                                   rtol=1e-12, atol=1e-12)
+    assert stored._kernel is not None and online._kernel is None
+    assert (len(kernels) > 1) == rebuilt
+    stored = OnlineGeometry(x, y, metric)
+    result = sinkhorn(stored, np.full(130, 1 / 130), np.full(90, 1 / 90), eps, tol=1e-12)
+    hf = result.potential_source + eps * np.log(1 / 130)
+    hg = result.potential_target + eps * np.log(1 / 90)
+    # The plan cost from the kernel (at the sharp eps, maybe from costs recomputed online).
+    assert rebuilt or stored._kernel.plan_scalings(hf, hg) is not None
+    np.testing.assert_allclose(stored.plan_cost(hf, hg, eps), online.plan_cost(hf, hg, eps), rtol=1e-13)
+
+
+def test_sinkhorn_on_the_stored_kernel_matches_the_dense_reference():
+    x, y = _problem("sqeuclidean", 30)
+    a, b = np.full(130, 1 / 130), np.full(90, 1 / 90)
+    for reg in (0.5, 0.01):
+        dense = DenseGeometry(x, y, "sqeuclidean")
+        eps = reg * dense.cost_statistic("mean", a, b)
+        expected = sinkhorn(dense, a, b, eps, tol=1e-11)
+        got = sinkhorn(OnlineGeometry(x, y, "sqeuclidean"), a, b, eps, tol=1e-11)
+        np.testing.assert_allclose(got.potential_source, expected.potential_source, rtol=1e-9, atol=1e-9 * eps)
+        np.testing.assert_allclose(got.potential_target, expected.potential_target, rtol=1e-9, atol=1e-9 * eps)
+        assert got.marginal_error <= 1e-11
+
+
+def test_points_without_mass_keep_the_online_path_exact():
+    """Offsets of -inf (points without mass) never build a kernel; a kernel built before gives
+    them no weight, and the potentials of the massless points stay exact."""
+    x, y = _problem("sqeuclidean", 2)
+    a = np.full(130, 1 / 120)
+    a[:10] = 0.0
+    b = np.full(90, 1 / 90)
+    eps = 0.2
+    online = sinkhorn(OnlineGeometry(x, y, "sqeuclidean", kernel_memory=0), a, b, eps, tol=1e-12)
+    geometry = OnlineGeometry(x, y, "sqeuclidean")
+    geometry.softmin(np.zeros(90), eps, 1)  # a kernel from finite offsets first
+    assert geometry._kernel is not None
+    stored = sinkhorn(geometry, a, b, eps, tol=1e-12)
+    np.testing.assert_allclose(stored.potential_source, online.potential_source, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(stored.potential_target, online.potential_target, rtol=1e-12, atol=1e-12)
+
+
+def test_unresolved_sums_are_refused():
+    """A soft-min whose sums fall where the floored entries could weigh is not answered from K."""
+    logits = np.array([[0.0, -400.0], [-1.0, 0.0]])
+    kernel = StoredKernel(logits.copy(), np.zeros(2), np.zeros(2), 1.0, "rows")
+    assert kernel.matrix[0, 1] == 0.0 and kernel.matrix[1, 0] == np.exp(-1.0)
+    # h moves the weight of row 0 onto its floored entry: the true soft-min is about -400 + 400.
+    assert kernel.softmin(np.array([-500.0, 0.0]), 1) is None
+    assert RESOLVED_SUM > 2 * FLOOR
+    np.testing.assert_allclose(kernel.softmin(np.array([0.0, 0.0]), 1),
+                               [-np.log(1 + np.exp(-400.0)), -np.log(1 + np.exp(-1.0))], rtol=1e-15)
+
+
+def test_budget_decides_whether_the_kernel_is_stored():
+    x, y = _problem("sqeuclidean", 2)
+    assert OnlineGeometry(x, y, "sqeuclidean", kernel_memory=130 * 90 * 8 / 2**20)._kernel_fits
+    small = OnlineGeometry(x, y, "sqeuclidean", kernel_memory=130 * 90 * 8 / 2**20 * 0.99)
+    small.softmin(np.zeros(90), 1.0, 1)
+    assert small._kernel is None
+
+
+def test_estimator_fits_equal_with_and_without_the_kernel():
+    x, y = _problem("sqeuclidean", 20)
+    X = np.vstack([x, y])
+    domain = np.r_[np.ones(130, int), -np.ones(90, int)]
+    stored = SinkhornTransport(reg=0.05).fit(X, sample_domain=domain)
+    online = SinkhornTransport(reg=0.05, kernel_memory=0).fit(X, sample_domain=domain)
+    np.testing.assert_allclose(stored.potential_source_, online.potential_source_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(stored.transform(x), online.transform(x), rtol=1e-10, atol=1e-10)
+    assert stored.transport_cost_ == pytest.approx(online.transport_cost_, rel=1e-12)
