@@ -12,6 +12,18 @@ the solve alone. One JSON line per case and peer.
     python benchmarks/bench_sinkhorn.py --quick         # n = 1000 and 2000 only
     python benchmarks/bench_sinkhorn.py 2000:2:0.01     # chosen cases n:d:reg
     python benchmarks/bench_sinkhorn.py 2000:2:0.001:outlier   # one source point far away
+
+Features (``--features``): n = m in {2000, 5000, 20000}, d in {10, 50, 300},
+SinkhornTransport's default reg (0.05 of the mean cost) and a sharp one (0.005), against
+POT's ``ot.sinkhorn`` (Knopp) and ``sinkhorn_log`` (n <= 5000) at the same eps with
+``stopThr=1e-6``, and GeomLoss (tensorized, n <= 5000; its cost is |x - y|^2 / 2, its
+marginal errors are checked exactly); skot's ``tol`` is each peer's marginal error. Then
+skot's numba fit against the numpy backend and against float32 data, both at ``tol=1e-10``
+(n <= 5000): the largest potential difference in units of eps and map difference in units of
+the target's spread.
+
+    python benchmarks/bench_sinkhorn.py --features             # n = 2000 and 5000
+    python benchmarks/bench_sinkhorn.py --features 20000       # chosen sizes
 """
 
 import sys
@@ -29,19 +41,21 @@ REGS = [1e-1, 1e-2, 1e-3]
 PEERS = [("sinkhorn", 20000), ("sinkhorn_log", 4000)]
 
 
-def run_pot(ot, x, y, reg, method):
+def run_pot(ot, x, y, reg, method, scale="max", **options):
+    """POT from the points: the cost divided by its ``scale`` ("max" or "mean") statistic, then
+    the solve at ``reg`` (``options`` go to ``ot.sinkhorn``)."""
     n = len(x)
     a = np.full(n, 1.0 / n)
 
     def normalised_cost():
         cost = ot.dist(x, y)
-        cost /= cost.max()
+        cost /= cost.max() if scale == "max" else cost.mean()
         return cost
 
     def solve(cost):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            plan = ot.sinkhorn(a, a, cost, reg, method=method, numItermax=10000)
+            plan = ot.sinkhorn(a, a, cost, reg, method=method, numItermax=10000, **options)
         return plan, [str(w.message)[:80] for w in caught]
 
     cost, cost_seconds, cost_peak = measure(normalised_cost)
@@ -57,12 +71,12 @@ def run_pot(ot, x, y, reg, method):
     }
 
 
-def run_skot(x, y, reg, tol):
+def run_skot(x, y, reg, tol, scale="max", **options):
     from skot import SinkhornTransport
 
     X = np.vstack([x, y])
     domains = np.r_[np.zeros(len(x), int), -np.ones(len(y), int)]
-    model = SinkhornTransport(reg=reg, cost_scale="max", tol=tol, max_iter=10000)
+    model = SinkhornTransport(reg=reg, cost_scale=scale, tol=tol, max_iter=10000, **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, seconds, peak = measure(model.fit, X, sample_domain=domains)
@@ -85,7 +99,80 @@ def cases():
     return [(n, d, reg, False) for n in SIZES for d in DIMS for reg in REGS]
 
 
+FEATURE_SIZES = [2000, 5000]
+FEATURE_DIMS = [10, 50, 300]
+FEATURE_REGS = [0.05, 0.005]
+FEATURE_TOL = 1e-6
+FEATURE_LOG_MAX = 5000
+
+
+def run_geomloss(x, y, eps):
+    """GeomLoss's tensorized Sinkhorn at ``eps`` (its default eps-scaling), marginal errors exact."""
+    import torch
+    from geomloss import SamplesLoss
+
+    from bench_multiscale import exact_marginal_errors
+
+    torch.set_num_threads(2)
+    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+    a = torch.full((len(x),), 1.0 / len(x), dtype=torch.float64)
+    loss = SamplesLoss("sinkhorn", p=2, blur=np.sqrt(eps / 2), debias=False, potentials=True,
+                       backend="tensorized")
+    (F, G), seconds, peak = measure(loss, a, X, a, Y)
+    rows, columns = exact_marginal_errors(x, y, 2 * F.numpy().ravel(), 2 * G.numpy().ravel(), eps)
+    return {"seconds": seconds, "marginal_error": rows + columns, "peak_traced_mb": peak}
+
+
+def compare_fits(x, y, reg):
+    """skot numba against the numpy backend, and float32 data against float64, at tol=1e-10."""
+    reference, _ = run_skot(x, y, reg, 1e-10, scale="mean")
+    spread = float(np.sqrt(y.var(axis=0).sum()))
+    mapped = reference.transform(x)
+    out = {}
+    for name, model in (("numpy", run_skot(x, y, reg, 1e-10, scale="mean", backend="numpy")[0]),
+                        ("float32", run_skot(x.astype(np.float32), y.astype(np.float32), reg, 1e-10,
+                                             scale="mean")[0])):
+        out[name] = {
+            "potential_difference_in_eps": float(
+                np.abs(model.potential_source_ - reference.potential_source_).max() / reference.epsilon_),
+            "map_difference_in_spread": float(np.abs(model.transform(x.astype(model.support_source_.dtype))
+                                                     - mapped).max() / spread),
+        }
+    return out
+
+
+def run_features():
+    import ot
+
+    chosen = [int(arg) for arg in sys.argv[1:] if arg.isdigit()]
+    for n in chosen or FEATURE_SIZES:
+        for d in FEATURE_DIMS:
+            x, y = mixture_and_ring(n, d)
+            for reg in FEATURE_REGS:
+                case = f"n={n} d={d} reg={reg:g} (of the mean cost)"
+                peers = [("ot.sinkhorn", run_pot(ot, x, y, reg, "sinkhorn", scale="mean", stopThr=FEATURE_TOL))]
+                if n <= FEATURE_LOG_MAX:
+                    peers.append(("ot.sinkhorn(method='sinkhorn_log')",
+                                  run_pot(ot, x, y, reg, "sinkhorn_log", scale="mean", stopThr=FEATURE_TOL)))
+                    mean_cost = float(ot.dist(x, y).mean())
+                    peers.append(("geomloss tensorized", run_geomloss(x, y, reg * mean_cost)))
+                for peer, result in peers:
+                    target = result["marginal_error"]
+                    failed = not (np.isfinite(target) and target < 1e-2)
+                    tol = FEATURE_TOL if failed or target <= 0 else target
+                    _, mine = run_skot(x, y, reg, tol, scale="mean")
+                    emit({"case": case, "peer": peer, "skot": mine, "peer_result": result, "peer_failed": failed,
+                          "ratio_end_to_end": result["seconds"] / mine["seconds"],
+                          "same_accuracy": bool(mine["marginal_error"] <= 1.5 * tol)})
+                if n <= FEATURE_LOG_MAX:
+                    emit({"case": case, "agreement": compare_fits(x, y, reg)})
+
+
 def main():
+    if argv_flag("--features"):
+        warm_up()
+        run_features()
+        return
     import ot
 
     warm_up()

@@ -573,8 +573,10 @@ def _mean_squared_distance(x, y, a, b):
     total_a, total_b = a.sum(), b.sum()
     if total_a == 0 or total_b == 0:
         return 0.0
-    mu = _float64(a @ x / total_a)
-    return total_b * _weighted_squared_deviation(x, mu, a) + total_a * _weighted_squared_deviation(y, mu, b)
+    # One BLAS thread: a woken BLAS pool would spin on a core through the kernels that follow.
+    with one_blas_thread():
+        mu = _float64(a @ x / total_a)
+        return total_b * _weighted_squared_deviation(x, mu, a) + total_a * _weighted_squared_deviation(y, mu, b)
 
 
 def _for_row_products(x, y, reduce_chunk, out=None):
