@@ -122,3 +122,29 @@ def test_estimator_fits_equal_with_and_without_the_kernel():
     np.testing.assert_allclose(stored.potential_source_, online.potential_source_, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(stored.transform(x), online.transform(x), rtol=1e-10, atol=1e-10)
     assert stored.transport_cost_ == pytest.approx(online.transport_cost_, rel=1e-12)
+
+
+def test_barycentric_map_from_blas_products_matches_the_dense_reference():
+    """From 16 coordinates (squared Euclidean), maps of new points come from BLAS products: the
+    dense reference's, along both axes; with a point at 1e160, whose squared norm the products
+    cannot resolve, from the online kernels, and its row goes to its nearest point."""
+    x, y = _problem("sqeuclidean", 20)
+    online = OnlineGeometry(x, y, "sqeuclidean", kernel_memory=0)
+    assert online._products_resolve(5.0)
+    _check_maps(online, DenseGeometry(x, y, "sqeuclidean"))
+    x[3] = 1e160
+    online = OnlineGeometry(x, y, "sqeuclidean", kernel_memory=0)
+    assert not online._products_resolve(5.0)
+    _check_maps(online, DenseGeometry(x, y, "sqeuclidean"))
+
+
+def _check_maps(online, dense):
+    rng = np.random.default_rng(2)
+    for axis, size in ((1, 90), (0, 130)):
+        h = rng.normal(size=size)
+        if axis == 0:
+            h[3] = -np.inf  # the far point carries no mass
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = dense.barycentric_map(h, 5.0, axis)
+        got = online.barycentric_map(h, 5.0, axis)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

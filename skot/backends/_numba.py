@@ -28,6 +28,9 @@ from ._kernel import StoredKernel, logits_from_products_kernel
 # products |x - y|^2 = |x|^2 + |y|^2 - 2 <x, y>, PRODUCT_CHUNK rows at a time.
 GEMM_MIN_DIM = 16
 PRODUCT_CHUNK = 1024
+# ... when the squared norms of the centred points stay below PRODUCTS_MAX_NORM eps: the
+# products' rounding, 2^-52 of the norms, is then below 1e-10 eps in each exponent.
+PRODUCTS_MAX_NORM = 1e5
 SHIFT_SPAN = 20.0
 NO_SHIFT = np.empty(0)
 # Largest stored kernel, in MiB (see OnlineGeometry).
@@ -85,10 +88,12 @@ def _fill_logits(x, i, yt, h, root, half, buf):
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _softmax_weights(buf, top, inv_eps):
-    """buf_j <- exp((buf_j - top) / eps), truncated below exp(-CUTOFF); returns the sum."""
+    """buf_j <- exp((buf_j - top) / eps), 0 below exp(-CUTOFF) (a point without mass, far away,
+    then adds nothing to a barycentric map); returns the sum."""
     total = 0.0
     for j in range(buf.shape[0]):
-        weight = _exp_nonpositive(max((buf[j] - top) * inv_eps, -CUTOFF))
+        exponent = (buf[j] - top) * inv_eps
+        weight = _exp_nonpositive(max(exponent, -CUTOFF)) if exponent > -CUTOFF else 0.0
         buf[j] = weight
         total += weight
     return total
@@ -357,7 +362,7 @@ class OnlineGeometry(Geometry):
             out = kernel.softmin(h, axis)
             if out is not None:
                 return out
-        if self._by_products:
+        if self._products_resolve(eps):
             return self._softmin_by_products(h, eps, axis)
         rows, cols = self._oriented(axis)
         h = h.copy()
@@ -387,7 +392,7 @@ class OnlineGeometry(Geometry):
         n, m = self.shape
         row_offsets, column_offsets = (np.zeros(n), h) if axis == 1 else (h, np.zeros(m))
         logits = np.empty((n, m))
-        if self._by_products:
+        if self._products_resolve(eps):
             points, others, row_norms, column_norms = self._centred_points(1)
             _for_row_products(points, others, lambda start, products: logits_from_products_kernel(
                 products, row_offsets[start:], column_offsets, row_norms[start:], column_norms, 0, len(products)),
@@ -397,6 +402,13 @@ class OnlineGeometry(Geometry):
             _run_rows(logits_kernel, rows, cols, row_offsets, column_offsets, self._root, self._half, logits)
         self._kernel = StoredKernel(logits, row_offsets, column_offsets, eps, "rows" if axis == 1 else "columns")
         yield self._kernel
+
+    def _products_resolve(self, eps):
+        """Whether reductions at ``eps`` may take costs from BLAS products (see PRODUCTS_MAX_NORM)."""
+        if not self._by_products:
+            return False
+        _, _, row_norms, column_norms = self._centred_points(1)
+        return row_norms.max() + column_norms.max() <= PRODUCTS_MAX_NORM * eps
 
     def _centred_points(self, axis):
         """(rows, columns, their squared norms) for a reduction along ``axis``, both clouds
@@ -430,10 +442,33 @@ class OnlineGeometry(Geometry):
         mapped = None if kernel is None else kernel.barycentric_map(self._axis_values(h, axis), points, axis)
         if mapped is not None:
             return mapped
+        if self._products_resolve(float(eps)):
+            return self._barycentric_map_by_products(self._axis_values(h, axis), float(eps), axis, points)
         out = np.empty((rows.shape[0], points.shape[1]))
         _run_rows(barycentric_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._half,
                            np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
+        if far.any():
+            out[far] = points[self._far_assignment(far, axis)]
+        return out
+
+    def _barycentric_map_by_products(self, h, eps, axis, points):
+        """The barycentric map from BLAS products of centred points: per row chunk, the softmax
+        weights from ``(h_j - |y_j|^2) + 2 <x_i, y_j>`` (the row's own norm cancels), then a
+        product of the weights with the other side's points."""
+        rows, others, _, column_norms = self._centred_points(axis)
+        offset = h - column_norms
+        out = np.empty((rows.shape[0], points.shape[1]))
+        sums = np.empty(rows.shape[0])
+
+        def reduce_chunk(start, products):
+            stop = start + len(products)
+            softmax_products_kernel(products, offset, eps, sums[start:stop])
+            np.matmul(products, points, out=out[start:stop])
+
+        _for_row_products(rows, others, reduce_chunk)
+        out /= sums[:, None]
+        far = np.isnan(sums)
         if far.any():
             out[far] = points[self._far_assignment(far, axis)]
         return out
@@ -497,9 +532,9 @@ class OnlineGeometry(Geometry):
         kernel = self._kernel_at(float(eps))
         scalings = None if kernel is None else kernel.plan_scalings(hf, hg)
         if scalings is not None:
-            return self._kernel_plan_cost(kernel, *scalings)
+            return self._kernel_plan_cost(kernel, *scalings, float(eps))
         out = np.empty(self.shape[0])
-        if self._by_products:
+        if self._products_resolve(float(eps)):
             points, others, row_norms, column_norms = self._centred_points(1)
             _for_row_products(points, others, lambda start, products: plan_cost_products_kernel(
                 products, row_norms[start:start + len(products)], column_norms, hf[start:start + len(products)], hg,
@@ -509,11 +544,11 @@ class OnlineGeometry(Geometry):
         _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._half, out)
         return float(out.sum())
 
-    def _kernel_plan_cost(self, kernel, alpha, beta, log_scale):
+    def _kernel_plan_cost(self, kernel, alpha, beta, log_scale, eps):
         """<C, P> for P = e^log_scale diag(alpha) K diag(beta): with BLAS products of centred points,
         sum_ij P_ij (|x_i|^2 + |y_j|^2 - 2 <x_i, y_j>) = <alpha |x|^2, K beta> + <beta |y|^2, K^T alpha>
         - 2 sum_i alpha_i <x_i, (K (beta y))_i>; else costs recomputed beside the stored entries."""
-        if self._by_products:
+        if self._products_resolve(eps):
             points, others, row_norms, column_norms = self._centred_points(1)
             cross = kernel.matmul(others * beta[:, None], 1)
             total = (alpha * row_norms) @ kernel.products(beta, 1) + (beta * column_norms) @ kernel.products(alpha, 0)
@@ -623,6 +658,26 @@ def softmin_products_kernel(products, row_norms, offset, eps, out):
         for j in range(products.shape[1]):
             total += _exp_nonpositive(min(max((offset[j] + 2.0 * products[i, j] - top) * inv_eps, -CUTOFF), 0.0))
         out[i] = row_norms[i] - (top + eps * math.log(total))
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def softmax_products_kernel(products, offset, eps, sums):
+    """In place: products_ij <- exp((offset_j + 2 products_ij - top_i) / eps), top_i the row
+    maximum, clamped to [exp(-CUTOFF), 1]; sums_i the row sums, NaN (and the row 0) where it
+    overflowed."""
+    inv_eps = 1.0 / eps
+    for i in range(products.shape[0]):
+        top = _largest_logit(products, i, offset)
+        if not np.isfinite(top):
+            products[i, :] = 0.0
+            sums[i] = np.nan
+            continue
+        total = 0.0
+        for j in range(products.shape[1]):
+            weight = _exp_nonpositive(min(max((offset[j] + 2.0 * products[i, j] - top) * inv_eps, -CUTOFF), 0.0))
+            products[i, j] = weight
+            total += weight
+        sums[i] = total
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
