@@ -1,7 +1,9 @@
-"""Vectorisable exponentials of non-positive numbers for the compiled kernels.
+"""Vectorisable exponentials of non-positive numbers, and logarithms, for the compiled kernels.
 
-numba has no vector ``exp`` without Intel's SVML, so the kernels use a table of
-exp(-k / 64) and a degree-6 Taylor polynomial on the remainder, which LLVM vectorises.
+numba has no vector ``exp`` or ``log`` without Intel's SVML, so the kernels use a table of
+exp(-k / 64) and a degree-6 Taylor polynomial on the remainder, and for logarithms the
+exponent and mantissa bits and a series, which LLVM vectorises (divisions only with
+``error_model="numpy"``: Python's zero-division check keeps a loop scalar).
 """
 
 import numpy as np
@@ -57,3 +59,38 @@ def _exp_floored(t):
     k = min(max(np.int64(s), 0), FLOORED_LAST)
     value = WHOLE_TABLE[k >> 6] * EXP_TABLE[k & (EXP_STEPS - 1)] * _exp_fraction((k - s) * (1.0 / EXP_STEPS))
     return value if t >= LOG_FLOOR else 0.0
+
+
+MANTISSA_BITS = (1 << 52) - 1
+ONE_BITS = 1023 << 52
+# 2^52 as a double: an integer below 2^52 or-ed into its mantissa reads as 2^52 + that integer.
+TWO_52_BITS = 0x4330000000000000
+EXPONENT_SHIFT = 2.0**52 + 1023.0
+SQRT2 = float(np.sqrt(2.0))
+LN2 = float(np.log(2.0))
+
+
+@njit(fastmath=FASTMATH, nogil=True, cache=True)
+def split_floats(values, fractions, exponents):
+    """For zero or normal positive ``values``: ``fractions`` (int64 buffers, read as float64) get
+    their mantissas in [1, 2), ``exponents`` their biased exponents as 2^52 + e + 1023."""
+    bits = values.view(np.int64)
+    for j in range(values.shape[0]):
+        exponents[j] = (bits[j] >> 52) | TWO_52_BITS
+        fractions[j] = (bits[j] & MANTISSA_BITS) | ONE_BITS
+
+
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _log_from_parts(fraction, exponent):
+    """log(2^(exponent - 2^52 - 1023) fraction), fraction in [1, 2), to 2 ulp: with f in
+    [sqrt(1/2), sqrt(2)), log f = 2 atanh(s), s = (f - 1) / (f + 1), |s| < 0.172, and eleven
+    terms of the series leave 1e-18."""
+    large = fraction >= SQRT2
+    f = 0.5 * fraction if large else fraction
+    e = exponent - EXPONENT_SHIFT + (1.0 if large else 0.0)
+    s = (f - 1.0) / (f + 1.0)
+    s2 = s * s
+    series = 1.0 / 21.0
+    for k in range(9, -1, -1):
+        series = series * s2 + 1.0 / (2 * k + 1)
+    return e * LN2 + 2.0 * s * series

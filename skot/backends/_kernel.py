@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._exp import FASTMATH, FLOOR, LOG_FLOOR, _exp_floored
+from ._exp import FASTMATH, FLOOR, LOG_FLOOR, _exp_floored, _log_from_parts, split_floats
 from ._threads import one_blas_thread, run_chunks
 
 RESOLVED_SUM = 2.0 * FLOOR / np.finfo(np.float64).eps
@@ -83,6 +83,32 @@ def column_products_kernel(matrix, weights, start, stop):
         for j in range(matrix.shape[1]):
             out[j] += weight * matrix[i, j]
     return out
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
+def plan_moments_kernel(matrix, alpha, beta, row_sums, row_entropies, start, stop):
+    """For rows start..stop: row_sums_i = sum_j K_ij beta_j, row_entropies_i = sum_j K_ij beta_j
+    log K_ij (0 log 0 = 0); returns sum_i alpha_i K_ij over these rows. One pass over K."""
+    m = matrix.shape[1]
+    columns = np.zeros(m)
+    fractions = np.empty(m, dtype=np.int64)
+    exponents = np.empty(m, dtype=np.int64)
+    fraction_values, exponent_values = fractions.view(np.float64), exponents.view(np.float64)
+    for i in range(start, stop):
+        row = matrix[i]
+        split_floats(row, fractions, exponents)
+        total = 0.0
+        entropy = 0.0
+        for j in range(m):
+            weighted = row[j] * beta[j]
+            total += weighted
+            entropy += weighted * _log_from_parts(fraction_values[j], exponent_values[j])
+        row_sums[i] = total
+        row_entropies[i] = entropy
+        weight = alpha[i]
+        for j in range(m):
+            columns[j] += weight * row[j]
+    return columns
 
 
 def column_maxima(matrix):
@@ -202,3 +228,16 @@ class StoredKernel:
         if top_f + top_g > -LOG_FLOOR + math.log(np.finfo(np.float64).eps / (n * m)):
             return None
         return alpha, beta, top_f + top_g
+
+    def plan_cost(self, alpha, beta, log_scale):
+        """<C, P> for P = e^log_scale diag(alpha) K diag(beta), from K alone: C_ij = u_i + v_j
+        - eps log K_ij, so <C, P> = e^log_scale (<alpha u, K beta> + <beta v, K^T alpha>
+        - eps sum_ij alpha_i beta_j K_ij log K_ij), one pass over K."""
+        n, m = self.matrix.shape
+        row_sums, row_entropies, parts = np.empty(n), np.empty(n), {}
+        run_chunks(lambda start, stop: parts.__setitem__(start, plan_moments_kernel(
+            self.matrix, alpha, beta, row_sums, row_entropies, start, stop)), n, m)
+        column_sums = np.sum([parts[start] for start in sorted(parts)], axis=0)
+        total = ((alpha * self.row_potential) @ row_sums + (beta * self.column_potential) @ column_sums
+                 - self.eps * (alpha @ row_entropies))
+        return float(math.exp(log_scale) * total)

@@ -270,19 +270,6 @@ def logits_kernel(x, yt, row_offsets, column_offsets, root, half, out, start, st
             out[i, j] += row_offsets[i]
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
-def kernel_plan_cost_kernel(x, yt, kernel, alpha, beta, root, half, out, start, stop):
-    """out_i = alpha_i sum_j kernel_ij beta_j c(x_i, y_j): row sums of P * C for a stored kernel."""
-    zero = np.zeros(yt.shape[1])
-    buf = np.empty(yt.shape[1])
-    for i in range(start, stop):
-        _fill_logits(x, i, yt, zero, root, half, buf)
-        total = 0.0
-        for j in range(yt.shape[1]):
-            total -= kernel[i, j] * beta[j] * buf[j]
-        out[i] = alpha[i] * total
-
-
 @njit(cache=True, nogil=True)
 def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop):
     """Per row: sum_j b_j c_ij (weighted mean) and max over b_j > 0 of c_ij."""
@@ -532,7 +519,7 @@ class OnlineGeometry(Geometry):
         kernel = self._kernel_at(float(eps))
         scalings = None if kernel is None else kernel.plan_scalings(hf, hg)
         if scalings is not None:
-            return self._kernel_plan_cost(kernel, *scalings, float(eps))
+            return kernel.plan_cost(*scalings)
         out = np.empty(self.shape[0])
         if self._products_resolve(float(eps)):
             points, others, row_norms, column_norms = self._centred_points(1)
@@ -543,22 +530,6 @@ class OnlineGeometry(Geometry):
         rows, cols = self._oriented(1)
         _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._half, out)
         return float(out.sum())
-
-    def _kernel_plan_cost(self, kernel, alpha, beta, log_scale, eps):
-        """<C, P> for P = e^log_scale diag(alpha) K diag(beta): with BLAS products of centred points,
-        sum_ij P_ij (|x_i|^2 + |y_j|^2 - 2 <x_i, y_j>) = <alpha |x|^2, K beta> + <beta |y|^2, K^T alpha>
-        - 2 sum_i alpha_i <x_i, (K (beta y))_i>; else costs recomputed beside the stored entries."""
-        if self._products_resolve(eps):
-            points, others, row_norms, column_norms = self._centred_points(1)
-            cross = kernel.matmul(others * beta[:, None], 1)
-            total = (alpha * row_norms) @ kernel.products(beta, 1) + (beta * column_norms) @ kernel.products(alpha, 0)
-            total -= 2.0 * alpha @ np.einsum("ij,ij->i", points, cross)
-        else:
-            rows, cols = self._oriented(1)
-            out = np.empty(self.shape[0])
-            _run_rows(kernel_plan_cost_kernel, rows, cols, kernel.matrix, alpha, beta, self._root, self._half, out)
-            total = out.sum()
-        return float(math.exp(log_scale) * total)
 
     def cost_statistic(self, kind, a, b):
         if kind == "median":
