@@ -531,12 +531,22 @@ class OnlineGeometry(Geometry):
         _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._half, out)
         return float(out.sum())
 
+    def _mean_cost_of_centred_points(self, a, b):
+        """sum_ij a_i b_j |x_i - y_j|^2 = B <a, |x|^2> + A <b, |y|^2> - 2 <x^T a, y^T b> (A, B the
+        masses) with the clouds the BLAS products use, centred on one point: the cross term is
+        then at most the other two, and it reuses their norms."""
+        points, others, row_norms, column_norms = self._centred_points(1)
+        with one_blas_thread():
+            return float(b.sum() * (a @ row_norms) + a.sum() * (b @ column_norms) - 2.0 * (a @ points) @ (b @ others))
+
     def cost_statistic(self, kind, a, b):
         if kind == "median":
             return median_cost(self.x, self.y, a, b, self.metric)
         if kind not in ("mean", "max"):
             raise ValueError(f"Unknown cost statistic {kind!r}.")
         if kind == "mean" and self.metric == "sqeuclidean":
+            if self._by_products:
+                return self._mean_cost_of_centred_points(_float64(a), _float64(b))
             return _mean_squared_distance(self.x, self.y, a, b)
         if kind == "max" and self.metric in ("sqeuclidean", "euclidean") and self.x.shape[1] <= 3:
             largest = max_sqeuclidean(self.x[np.asarray(a) > 0], self.y[np.asarray(b) > 0])
