@@ -6,6 +6,7 @@ import pytest
 from skot import SinkhornTransport
 from skot.backends import DenseGeometry, OnlineGeometry
 from skot.backends._exp import FLOOR, LOG_FLOOR, _exp_floored
+from skot.backends._kernel import plan_moments_kernel
 from skot.backends._kernel import RESOLVED_SUM, StoredKernel
 from skot.solvers import sinkhorn
 
@@ -16,6 +17,21 @@ def test_floored_exponential_is_accurate_and_zero_below_the_floor():
     np.testing.assert_allclose(values, np.exp(t), rtol=4.5e-16, atol=0)
     assert _exp_floored(LOG_FLOOR - 1e-9) == 0.0 and _exp_floored(-1e300) == 0.0
     assert _exp_floored(-np.inf) == 0.0 and _exp_floored(np.nan) == 0.0
+
+
+def test_entropy_pass_takes_logarithms_to_the_last_digits():
+    """sum_j K_ij beta_j log K_ij from the exponent bits and a series: np.log's value to 5e-16
+    (relative) over the whole kept range, and 0 log 0 = 0."""
+    values = np.concatenate([np.geomspace(FLOOR, 1.0, 3001), [0.0, 0.5, 1.0, np.sqrt(2.0), np.nextafter(1.0, 0)]])
+    matrix = np.diag(values)  # one entry a row, so each row's entropy is one term
+    beta = np.ones(len(values))
+    row_sums, entropies = np.empty(len(values)), np.empty(len(values))
+    columns = plan_moments_kernel(matrix, np.full(len(values), 2.0), beta, row_sums, entropies, 0, len(values))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(values > 0, values * np.log(values), 0.0)
+    np.testing.assert_allclose(entropies, expected, rtol=5e-16, atol=0)
+    np.testing.assert_array_equal(row_sums, values)
+    np.testing.assert_array_equal(columns, 2.0 * values)
 
 
 def _problem(metric, d, dtype=np.float64, seed=0):
