@@ -111,6 +111,14 @@ def plan_moments_kernel(matrix, alpha, beta, row_sums, row_entropies, start, sto
     return columns
 
 
+def summed_over_row_chunks(partial, n_rows, pairs_per_row):
+    """The sum of the arrays ``partial(start, stop)`` over row chunks on the kernel threads,
+    added in row order: the same bits every call."""
+    parts = {}
+    run_chunks(lambda start, stop: parts.__setitem__(start, partial(start, stop)), n_rows, pairs_per_row)
+    return np.sum([parts[start] for start in sorted(parts)], axis=0)
+
+
 def column_maxima(matrix):
     """max_i matrix_ij, rows in chunks on the kernel threads."""
     parts = []  # list.append is atomic, and a maximum does not depend on the order
@@ -165,10 +173,8 @@ class StoredKernel:
             run_chunks(lambda start, stop: row_products_kernel(self.matrix, weights, out, start, stop), n,
                        PRODUCT_WORK * m)
             return out
-        parts = {}  # partial sums by first row, added in row order: the same sum every call
-        run_chunks(lambda start, stop: parts.__setitem__(start, column_products_kernel(self.matrix, weights, start,
-                                                                                         stop)), n, PRODUCT_WORK * m)
-        return np.sum([parts[start] for start in sorted(parts)], axis=0)
+        return summed_over_row_chunks(lambda start, stop: column_products_kernel(self.matrix, weights, start, stop),
+                                      n, PRODUCT_WORK * m)
 
     def _weights(self, h, axis):
         """(e^(t - s), s, sums of the weighted kernel, own potential) for ``h`` along ``axis``, or
@@ -234,10 +240,9 @@ class StoredKernel:
         - eps log K_ij, so <C, P> = e^log_scale (<alpha u, K beta> + <beta v, K^T alpha>
         - eps sum_ij alpha_i beta_j K_ij log K_ij), one pass over K."""
         n, m = self.matrix.shape
-        row_sums, row_entropies, parts = np.empty(n), np.empty(n), {}
-        run_chunks(lambda start, stop: parts.__setitem__(start, plan_moments_kernel(
-            self.matrix, alpha, beta, row_sums, row_entropies, start, stop)), n, m)
-        column_sums = np.sum([parts[start] for start in sorted(parts)], axis=0)
+        row_sums, row_entropies = np.empty(n), np.empty(n)
+        column_sums = summed_over_row_chunks(lambda start, stop: plan_moments_kernel(
+            self.matrix, alpha, beta, row_sums, row_entropies, start, stop), n, m)
         total = ((alpha * self.row_potential) @ row_sums + (beta * self.column_potential) @ column_sums
                  - self.eps * (alpha @ row_entropies))
         return float(math.exp(log_scale) * total)

@@ -25,11 +25,11 @@ from ._exp import CUTOFF, FASTMATH, _exp_nonpositive
 from ._kernel import StoredKernel, logits_from_products_kernel
 
 # Squared Euclidean reductions of points with at least GEMM_MIN_DIM coordinates use BLAS
-# products |x - y|^2 = |x|^2 + |y|^2 - 2 <x, y>, PRODUCT_CHUNK rows at a time.
+# products |x - y|^2 = |x|^2 + |y|^2 - 2 <x, y> of centred points, PRODUCT_CHUNK rows at a
+# time, when the squared norms stay below PRODUCTS_MAX_NORM eps: the products' rounding, 2^-52
+# of the norms, is then below 1e-10 eps in each exponent.
 GEMM_MIN_DIM = 16
 PRODUCT_CHUNK = 1024
-# ... when the squared norms of the centred points stay below PRODUCTS_MAX_NORM eps: the
-# products' rounding, 2^-52 of the norms, is then below 1e-10 eps in each exponent.
 PRODUCTS_MAX_NORM = 1e5
 SHIFT_SPAN = 20.0
 NO_SHIFT = np.empty(0)
