@@ -90,7 +90,16 @@ def _log_from_parts(fraction, exponent):
     e = exponent - EXPONENT_SHIFT + (1.0 if large else 0.0)
     s = (f - 1.0) / (f + 1.0)
     s2 = s * s
+    # Written out: a loop here doubles the compile time of every kernel that inlines this.
     series = 1.0 / 21.0
-    for k in range(9, -1, -1):
-        series = series * s2 + 1.0 / (2 * k + 1)
+    series = series * s2 + 1.0 / 19.0
+    series = series * s2 + 1.0 / 17.0
+    series = series * s2 + 1.0 / 15.0
+    series = series * s2 + 1.0 / 13.0
+    series = series * s2 + 1.0 / 11.0
+    series = series * s2 + 1.0 / 9.0
+    series = series * s2 + 1.0 / 7.0
+    series = series * s2 + 1.0 / 5.0
+    series = series * s2 + 1.0 / 3.0
+    series = series * s2 + 1.0
     return e * LN2 + 2.0 * s * series
