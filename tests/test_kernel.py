@@ -112,7 +112,7 @@ def test_points_without_mass_keep_the_online_path_exact():
 def test_unresolved_sums_are_refused():
     """A soft-min whose sums fall where the floored entries could weigh is not answered from K."""
     logits = np.array([[0.0, -400.0], [-1.0, 0.0]])
-    kernel = StoredKernel(logits.copy(), np.zeros(2), np.zeros(2), 1.0, "rows")
+    kernel = StoredKernel(logits.copy(), np.zeros(2), np.zeros(2), 1.0)
     assert kernel.matrix[0, 1] == 0.0 and kernel.matrix[1, 0] == np.exp(-1.0)
     # h moves the weight of row 0 onto its floored entry: the true soft-min is about -400 + 400.
     assert kernel.softmin(np.array([-500.0, 0.0]), 1) is None

@@ -32,33 +32,48 @@ PRODUCT_WORK = 0.25
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def exponentiate_rows_kernel(logits, inv_eps, row_max, start, stop):
-    """In place: logits_ij <- exp((logits_ij - max_j logits_ij) / eps), floored; the maxima out."""
+def exponentiate_rows_kernel(logits, inv_eps, row_max, row_sums, start, stop):
+    """In place: logits_ij <- exp((logits_ij - max_j logits_ij) / eps), floored; the maxima and
+    the row sums out."""
     for i in range(start, stop):
         top = -np.inf
         for j in range(logits.shape[1]):
             top = max(top, logits[i, j])
         row_max[i] = top
+        total = 0.0
         for j in range(logits.shape[1]):
-            logits[i, j] = _exp_floored((logits[i, j] - top) * inv_eps)
+            entry = _exp_floored((logits[i, j] - top) * inv_eps)
+            logits[i, j] = entry
+            total += entry
+        row_sums[i] = total
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def exponentiate_columns_kernel(logits, inv_eps, column_max, start, stop):
-    """In place: logits_ij <- exp((logits_ij - column_max_j) / eps), floored."""
+    """In place: logits_ij <- exp((logits_ij - column_max_j) / eps), floored; returns the column
+    sums over these rows."""
+    sums = np.zeros(logits.shape[1])
     for i in range(start, stop):
         for j in range(logits.shape[1]):
-            logits[i, j] = _exp_floored((logits[i, j] - column_max[j]) * inv_eps)
+            entry = _exp_floored((logits[i, j] - column_max[j]) * inv_eps)
+            logits[i, j] = entry
+            sums[j] += entry
+    return sums
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def logits_from_products_kernel(products, row_offsets, column_offsets, row_norms, column_norms, start, stop):
     """In place: products_ij <- row_offsets_i + column_offsets_j - c_ij, with the squared distance
-    c_ij = max(row_norms_i + column_norms_j - 2 products_ij, 0) of centred points."""
+    c_ij = max(row_norms_i + column_norms_j - 2 products_ij, 0) of centred points; returns the
+    column maxima over these rows."""
+    column_max = np.full(products.shape[1], -np.inf)
     for i in range(start, stop):
         for j in range(products.shape[1]):
             cost = max(row_norms[i] + column_norms[j] - 2.0 * products[i, j], 0.0)
-            products[i, j] = row_offsets[i] + column_offsets[j] - cost
+            logit = row_offsets[i] + column_offsets[j] - cost
+            products[i, j] = logit
+            column_max[j] = max(column_max[j], logit)
+    return column_max
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
@@ -119,14 +134,6 @@ def summed_over_row_chunks(partial, n_rows, pairs_per_row):
     return np.sum([parts[start] for start in sorted(parts)], axis=0)
 
 
-def column_maxima(matrix):
-    """max_i matrix_ij, rows in chunks on the kernel threads."""
-    parts = []  # list.append is atomic, and a maximum does not depend on the order
-    run_chunks(lambda start, stop: parts.append(matrix[start:stop].max(axis=0)), matrix.shape[0],
-               PRODUCT_WORK * matrix.shape[1])
-    return np.max(parts, axis=0)
-
-
 def scaled_exponentials(values):
     """(e^(values - s), s) with s = max(values), entries below FLOOR zero; None when s is not finite."""
     top = float(values.max())
@@ -147,22 +154,31 @@ class StoredKernel:
     row_offsets, column_offsets : ndarray
         ``r`` and ``k``, finite.
     eps : float
-    normalise : {"rows", "columns"}
-        Which of the rows or the columns of K get their largest entry 1.
+    column_max : ndarray of shape (m,), optional
+        The column maxima of ``logits``: the columns of K get their largest entry 1; without
+        them, the rows do.
+
+    Attributes
+    ----------
+    first_softmin : ndarray
+        The soft-min of the offsets along the normalised side: of ``k`` for each row
+        (normalised rows) or of ``r`` for each column, from the sums of the build.
     """
 
-    def __init__(self, logits, row_offsets, column_offsets, eps, normalise):
+    def __init__(self, logits, row_offsets, column_offsets, eps, column_max=None):
         self.eps = eps
         n, m = logits.shape
-        if normalise == "rows":
-            row_max = np.empty(n)
-            run_chunks(lambda start, stop: exponentiate_rows_kernel(logits, 1.0 / eps, row_max, start, stop), n, m)
+        if column_max is None:
+            row_max, row_sums = np.empty(n), np.empty(n)
+            run_chunks(lambda start, stop: exponentiate_rows_kernel(logits, 1.0 / eps, row_max, row_sums, start,
+                                                                    stop), n, m)
             self.row_potential, self.column_potential = row_offsets - row_max, column_offsets
+            self.first_softmin = self.row_potential - eps * np.log(row_sums)
         else:
-            column_max = column_maxima(logits)
-            run_chunks(lambda start, stop: exponentiate_columns_kernel(logits, 1.0 / eps, column_max, start, stop),
-                       n, m)
+            column_sums = summed_over_row_chunks(
+                lambda start, stop: exponentiate_columns_kernel(logits, 1.0 / eps, column_max, start, stop), n, m)
             self.row_potential, self.column_potential = row_offsets, column_offsets - column_max
+            self.first_softmin = self.column_potential - eps * np.log(column_sums)
         self.matrix = logits
 
     def products(self, weights, axis):

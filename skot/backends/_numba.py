@@ -263,11 +263,16 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def logits_kernel(x, yt, row_offsets, column_offsets, root, half, out, start, stop):
-    """out_ij = row_offsets_i + column_offsets_j - c(x_i, y_j)."""
+    """out_ij = row_offsets_i + column_offsets_j - c(x_i, y_j); returns the column maxima over
+    these rows."""
+    column_max = np.full(yt.shape[1], -np.inf)
     for i in range(start, stop):
         _fill_logits(x, i, yt, column_offsets, root, half, out[i])
         for j in range(yt.shape[1]):
-            out[i, j] += row_offsets[i]
+            logit = out[i, j] + row_offsets[i]
+            out[i, j] = logit
+            column_max[j] = max(column_max[j], logit)
+    return column_max
 
 
 @njit(cache=True, nogil=True)
@@ -345,10 +350,15 @@ class OnlineGeometry(Geometry):
         maximum from above and the row sums lie in [exp(-span(delta) / eps), 1].
         """
         h, eps = self._axis_values(h, axis), float(eps)
-        for kernel in self._kernels_for(h, eps, axis):
-            out = kernel.softmin(h, axis)
-            if out is not None:
-                return out
+        kernel = self._kernel_at(eps)
+        out = None if kernel is None else kernel.softmin(h, axis)
+        if out is None and self._kernel_fits and np.all(np.isfinite(h)):
+            # K cannot resolve this soft-min (or none is stored): one built around h gives it.
+            self._kernel = None  # freed before its successor is allocated
+            self._kernel = self._build_kernel(h, eps, axis)
+            out = self._kernel.first_softmin
+        if out is not None:
+            return out
         if self._products_resolve(eps):
             return self._softmin_by_products(h, eps, axis)
         rows, cols = self._oriented(axis)
@@ -367,28 +377,24 @@ class OnlineGeometry(Geometry):
         self._last_softmin[axis] = (h, eps, out)
         return out
 
-    def _kernels_for(self, h, eps, axis):
-        """The stored kernel at ``eps``, then, if it could not resolve the soft-min of ``h``, one
-        rebuilt around ``h`` (a generator); nothing when it does not fit or ``h`` has no finite
-        offsets."""
-        if self._kernel is not None and self._kernel.eps == eps:
-            yield self._kernel
-        if not self._kernel_fits or not np.all(np.isfinite(h)):
-            return
-        self._kernel = None  # freed before its successor is allocated
+    def _build_kernel(self, h, eps, axis):
+        """The kernel at ``eps`` around the finite offsets ``h``: rows normalised for a reduction
+        along axis 1 (h on the columns), columns for one along axis 0."""
         n, m = self.shape
         row_offsets, column_offsets = (np.zeros(n), h) if axis == 1 else (h, np.zeros(m))
         logits = np.empty((n, m))
+        maxima = []  # column maxima of the row chunks (list.append is atomic)
         if self._products_resolve(eps):
             points, others, row_norms, column_norms = self._centred_points(1)
-            _for_row_products(points, others, lambda start, products: logits_from_products_kernel(
-                products, row_offsets[start:], column_offsets, row_norms[start:], column_norms, 0, len(products)),
+            _for_row_products(points, others, lambda start, products: maxima.append(logits_from_products_kernel(
+                products, row_offsets[start:], column_offsets, row_norms[start:], column_norms, 0, len(products))),
                 out=logits)
         else:
             rows, cols = self._oriented(1)
-            _run_rows(logits_kernel, rows, cols, row_offsets, column_offsets, self._root, self._half, logits)
-        self._kernel = StoredKernel(logits, row_offsets, column_offsets, eps, "rows" if axis == 1 else "columns")
-        yield self._kernel
+            run_chunks(lambda start, stop: maxima.append(logits_kernel(
+                rows, cols, row_offsets, column_offsets, self._root, self._half, logits, start, stop)),
+                n, _pairs_per_row(cols))
+        return StoredKernel(logits, row_offsets, column_offsets, eps, np.max(maxima, axis=0) if axis == 0 else None)
 
     def _products_resolve(self, eps):
         """Whether reductions at ``eps`` may take costs from BLAS products (see PRODUCTS_MAX_NORM)."""
