@@ -539,9 +539,10 @@ class OnlineGeometry(Geometry):
 
     def _mean_cost_of_centred_points(self, a, b):
         """sum_ij a_i b_j |x_i - y_j|^2 = B <a, |x|^2> + A <b, |y|^2> - 2 <x^T a, y^T b> (A, B the
-        masses) with the clouds the BLAS products use, centred on one point: the cross term is
-        then at most the other two, and it reuses their norms."""
+        masses), O((n + m) d), with the clouds the BLAS products use, centred on one point: the
+        cross term is then at most the other two (no cancellation beyond a factor 2)."""
         points, others, row_norms, column_norms = self._centred_points(1)
+        # One BLAS thread: a woken BLAS pool would spin on a core through the kernels that follow.
         with one_blas_thread():
             return float(b.sum() * (a @ row_norms) + a.sum() * (b @ column_norms) - 2.0 * (a @ points) @ (b @ others))
 
@@ -551,9 +552,7 @@ class OnlineGeometry(Geometry):
         if kind not in ("mean", "max"):
             raise ValueError(f"Unknown cost statistic {kind!r}.")
         if kind == "mean" and self.metric == "sqeuclidean":
-            if self._by_products:
-                return self._mean_cost_of_centred_points(_float64(a), _float64(b))
-            return _mean_squared_distance(self.x, self.y, a, b)
+            return self._mean_cost_of_centred_points(_float64(a), _float64(b))
         if kind == "max" and self.metric in ("sqeuclidean", "euclidean") and self.x.shape[1] <= 3:
             largest = max_sqeuclidean(self.x[np.asarray(a) > 0], self.y[np.asarray(b) > 0])
             return math.sqrt(largest) if self._root else largest
@@ -578,27 +577,6 @@ def _run_rows(kernel, rows, columns, *args):
     """``kernel(rows, columns, *args, start, stop)`` over all rows, in chunks on the kernel threads."""
     run_chunks(lambda start, stop: kernel(rows, columns, *args, start, stop), rows.shape[0],
                _pairs_per_row(columns))
-
-
-def _weighted_squared_deviation(x, centre, weights):
-    """sum_i w_i |x_i - centre|^2."""
-    return float(weights @ np.einsum("ij,ij->i", x - centre, x - centre))
-
-
-def _mean_squared_distance(x, y, a, b):
-    """sum_ij a_i b_j |x_i - y_j|^2 = B sum_i a_i |x_i - mu|^2 + A sum_j b_j |y_j - mu|^2,
-
-    with A = sum a, B = sum b, mu = a^T x / A (the cross term vanishes). O((n + m) d);
-    centring on mu avoids the cancellation of |x|^2 + |y|^2 - 2 <x, y>.
-    """
-    a, b = _float64(a), _float64(b)
-    total_a, total_b = a.sum(), b.sum()
-    if total_a == 0 or total_b == 0:
-        return 0.0
-    # One BLAS thread: a woken BLAS pool would spin on a core through the kernels that follow.
-    with one_blas_thread():
-        mu = _float64(a @ x / total_a)
-        return total_b * _weighted_squared_deviation(x, mu, a) + total_a * _weighted_squared_deviation(y, mu, b)
 
 
 def _for_row_products(x, y, reduce_chunk, out=None):
