@@ -215,23 +215,20 @@ class StoredKernel:
         _, top, sums, own = found
         return own - self.eps * (top + np.log(sums))
 
-    def matmul(self, values, axis):
-        """``K @ values`` (axis=1) or ``K.T @ values`` (axis=0) for a 2-D ``values``: BLAS products
-        of row chunks on the kernel threads."""
-        matrix = self.matrix if axis == 1 else self.matrix.T
-        out = np.empty((matrix.shape[0], values.shape[1]))
-        with one_blas_thread():
-            run_chunks(lambda start, stop: np.matmul(matrix[start:stop], values, out=out[start:stop]),
-                       matrix.shape[0], PRODUCT_WORK * matrix.shape[1] * values.shape[1])
-        return out
-
     def barycentric_map(self, h, points, axis):
-        """Soft-argmin averages of ``points`` (the other side's, float64) along ``axis``, or None."""
+        """Soft-argmin averages of ``points`` (the other side's, float64) along ``axis``, or None:
+        ``K @ (w points) / (K @ w)``, BLAS products of row chunks on the kernel threads."""
         found = self._weights(h, axis)
         if found is None:
             return None
         weights, _, sums, _ = found
-        return self.matmul(points * weights[:, None], axis) / sums[:, None]
+        weighted = points * weights[:, None]
+        matrix = self.matrix if axis == 1 else self.matrix.T
+        out = np.empty((matrix.shape[0], points.shape[1]))
+        with one_blas_thread():
+            run_chunks(lambda start, stop: np.matmul(matrix[start:stop], weighted, out=out[start:stop]),
+                       matrix.shape[0], PRODUCT_WORK * matrix.shape[1] * points.shape[1])
+        return out / sums[:, None]
 
     def plan_scalings(self, hf, hg):
         """(alpha, beta, log_scale) with P = e^log_scale diag(alpha) K diag(beta) the plan of

@@ -431,15 +431,15 @@ class OnlineGeometry(Geometry):
     def barycentric_map(self, h, eps, axis):
         rows, cols = self._oriented(axis)
         points = _float64(self._other_points(axis))
-        kernel = self._kernel_at(float(eps))
-        mapped = None if kernel is None else kernel.barycentric_map(self._axis_values(h, axis), points, axis)
+        h, eps = self._axis_values(h, axis), float(eps)
+        kernel = self._kernel_at(eps)
+        mapped = None if kernel is None else kernel.barycentric_map(h, points, axis)
         if mapped is not None:
             return mapped
-        if self._products_resolve(float(eps)):
-            return self._barycentric_map_by_products(self._axis_values(h, axis), float(eps), axis, points)
+        if self._products_resolve(eps):
+            return self._barycentric_map_by_products(h, eps, axis, points)
         out = np.empty((rows.shape[0], points.shape[1]))
-        _run_rows(barycentric_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._half,
-                           np.ascontiguousarray(points.T), out)
+        _run_rows(barycentric_kernel, rows, cols, h, eps, self._root, self._half, np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
         if far.any():
             out[far] = points[self._far_assignment(far, axis)]
