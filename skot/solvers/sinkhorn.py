@@ -94,6 +94,8 @@ def check_weights(weights, size, name):
 
 # Iterations without halving the error after which Anderson mixing is switched off.
 ANDERSON_PATIENCE = 100
+# Tikhonov regularisation of Anderson's Gram matrix of unit-norm residuals.
+ANDERSON_TIKHONOV = 1e-6
 
 
 class _Anderson:
@@ -104,7 +106,9 @@ class _Anderson:
     """
 
     def __init__(self, memory, weights, unit):
-        self.memory = memory
+        xp = namespace(weights)
+        # More residuals than weighted entries are linearly dependent (a singular Gram matrix).
+        self.memory = min(memory, int(xp.sum(xp.astype(weights > 0, xp.int64))))
         self.weights = weights
         self.unit = unit
         self.images, self.residuals = [], []
@@ -128,11 +132,16 @@ class _Anderson:
         if not bool(xp.all(xp.isfinite(gram))):  # residuals beyond float64: plain iterates
             self.reset()
             return image
-        size = gram.shape[0]
-        identity = xp.eye(size, dtype=gram.dtype, device=device(gram))
-        gram = gram + 1e-10 * xp.sum(gram * identity) * identity
+        identity = xp.eye(gram.shape[0], dtype=gram.dtype, device=device(gram))
+        norms = xp.sqrt(xp.sum(gram * identity, axis=1))
+        if not float(xp.min(norms)) > 0.0:  # an exact fixed point: nothing to extrapolate
+            self.reset()
+            return image
+        # Tikhonov on residuals of unit norm: one relative to the largest residual would drown
+        # the newest, far smaller ones of a fast-converging iteration.
+        unit_gram = gram / (norms[:, None] * norms[None, :]) + ANDERSON_TIKHONOV * identity
         try:
-            coefficients = xp.linalg.solve(gram, xp.ones(size, dtype=gram.dtype, device=device(gram)))
+            coefficients = xp.linalg.solve(unit_gram, 1.0 / norms) / norms
         except np.linalg.LinAlgError:
             self.reset()
             return image
