@@ -6,8 +6,8 @@ import pytest
 from skot import SinkhornTransport
 from skot.backends import DenseGeometry, OnlineGeometry
 from skot.backends._exp import FLOOR, LOG_FLOOR, _exp_floored
-from skot.backends._kernel import plan_moments_kernel
 from skot.backends._kernel import RESOLVED_SUM, StoredKernel
+from skot.backends._kernel import column_products_kernel, plan_moments_kernel, row_products_kernel
 from skot.solvers import sinkhorn
 
 
@@ -32,6 +32,19 @@ def test_entropy_pass_takes_logarithms_to_the_last_digits():
     np.testing.assert_allclose(entropies, expected, rtol=5e-16, atol=0)
     np.testing.assert_array_equal(row_sums, values)
     np.testing.assert_array_equal(columns, 2.0 * values)
+
+
+@pytest.mark.parametrize("start, stop", [(0, 12), (1, 12), (2, 11), (3, 9), (5, 6), (4, 4)])
+def test_products_over_any_row_range_equal_numpy(start, stop):
+    """Four rows at a time, then the rows left over: every range gives NumPy's products."""
+    rng = np.random.default_rng(start)
+    matrix, row_weights, column_weights = rng.random((12, 37)), rng.random(12), rng.random(37)
+    out = np.full(12, np.nan)
+    row_products_kernel(matrix, column_weights, out, start, stop)
+    np.testing.assert_allclose(out[start:stop], matrix[start:stop] @ column_weights, rtol=1e-14)
+    assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
+    np.testing.assert_allclose(column_products_kernel(matrix, row_weights, start, stop),
+                               row_weights[start:stop] @ matrix[start:stop], rtol=1e-14, atol=0)
 
 
 def _problem(metric, d, dtype=np.float64, seed=0):

@@ -78,23 +78,39 @@ def logits_from_products_kernel(products, row_offsets, column_offsets, row_norms
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def row_products_kernel(matrix, weights, out, start, stop):
-    """out_i = sum_j matrix_ij weights_j."""
-    for i in range(start, stop):
+    """out_i = sum_j matrix_ij weights_j, four rows at a time (each load of a weight serves
+    four rows)."""
+    m = matrix.shape[1]
+    blocked = start + (stop - start) // 4 * 4
+    for i in range(start, blocked, 4):
+        t0 = t1 = t2 = t3 = 0.0
+        for j in range(m):
+            weight = weights[j]
+            t0 += matrix[i, j] * weight
+            t1 += matrix[i + 1, j] * weight
+            t2 += matrix[i + 2, j] * weight
+            t3 += matrix[i + 3, j] * weight
+        out[i], out[i + 1], out[i + 2], out[i + 3] = t0, t1, t2, t3
+    for i in range(blocked, stop):
         total = 0.0
-        for j in range(matrix.shape[1]):
+        for j in range(m):
             total += matrix[i, j] * weights[j]
         out[i] = total
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def column_products_kernel(matrix, weights, start, stop):
-    """sum_i weights_i matrix_ij over the rows start..stop (rows of zero weight skipped): the
-    rows are read in order, and a fresh accumulator lets the loop vectorise."""
+    """sum_i weights_i matrix_ij over the rows start..stop, four rows at a time (each load and
+    store of a partial sum serves four rows), in order: the same bits every call. A fresh
+    accumulator lets the loop vectorise."""
     out = np.zeros(matrix.shape[1])
-    for i in range(start, stop):
+    blocked = start + (stop - start) // 4 * 4
+    for i in range(start, blocked, 4):
+        w0, w1, w2, w3 = weights[i], weights[i + 1], weights[i + 2], weights[i + 3]
+        for j in range(matrix.shape[1]):
+            out[j] += w0 * matrix[i, j] + w1 * matrix[i + 1, j] + w2 * matrix[i + 2, j] + w3 * matrix[i + 3, j]
+    for i in range(blocked, stop):
         weight = weights[i]
-        if weight == 0.0:
-            continue
         for j in range(matrix.shape[1]):
             out[j] += weight * matrix[i, j]
     return out
