@@ -25,10 +25,18 @@ the target's spread.
     python benchmarks/bench_sinkhorn.py --features             # n = 2000 and 5000
     python benchmarks/bench_sinkhorn.py --features 20000       # chosen sizes
     python benchmarks/bench_sinkhorn.py --features 5000 --no-log   # without sinkhorn_log (minutes a case)
+
+Large (``--large``): skot alone, ``SinkhornTransport(tol=1e-6)`` fit then ``transform`` of
+every source row, n = m = 20000 (or the sizes given), d = 50, once online (the default
+``kernel_memory``) and once with a budget that stores the kernel (``kernel_memory=4096``),
+each in a fresh process for its peak RSS.
+
+    python benchmarks/bench_sinkhorn.py --large [20000]
 """
 
+import subprocess
 import sys
-
+import time
 import warnings
 
 import numpy as np
@@ -170,7 +178,45 @@ def run_features():
                     emit({"case": case, "agreement": compare_fits(x, y, reg)})
 
 
+LARGE_DIM = 50
+LARGE_BUDGETS = [None, 4096]  # MiB: the default (online at n = 20000), then a stored kernel
+
+
+def run_large_child(n, kernel_memory):
+    """One fit + transform in this process (``--large-child n budget``): a JSON line."""
+    from skot import SinkhornTransport
+
+    options = {} if kernel_memory == "default" else {"kernel_memory": int(kernel_memory)}
+    x, y = mixture_and_ring(n, LARGE_DIM)
+    X = np.vstack([x, y])
+    domains = np.r_[np.zeros(n, int), -np.ones(n, int)]
+    start = time.perf_counter()
+    model = SinkhornTransport(tol=1e-6, **options).fit(X, sample_domain=domains)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    mapped = model.transform(x)
+    emit({"case": f"n=m={n} d={LARGE_DIM} SinkhornTransport(tol=1e-6) fit + transform",
+          "kernel_memory_mib": kernel_memory, "fit_seconds": fit_seconds,
+          "transform_seconds": time.perf_counter() - start, "n_iter": model.n_iter_,
+          "marginal_error": model.marginal_error_, "finite": bool(np.isfinite(mapped).all())})
+
+
+def run_large():
+    chosen = [arg for arg in sys.argv[1:] if arg.isdigit()]
+    for n in chosen or ["20000"]:
+        for budget in LARGE_BUDGETS:
+            subprocess.run([sys.executable, __file__, "--large-child", n, str(budget or "default")], check=True)
+
+
 def main():
+    if argv_flag("--large-child"):
+        index = sys.argv.index("--large-child")
+        warm_up()
+        run_large_child(int(sys.argv[index + 1]), sys.argv[index + 2])
+        return
+    if argv_flag("--large"):
+        run_large()
+        return
     if argv_flag("--features"):
         warm_up()
         run_features()
