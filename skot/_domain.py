@@ -6,13 +6,14 @@ without either, every row is source and the estimator's ``target`` parameter
 supplies a reference distribution.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight
 
-from .backends._array_api import is_array_api_obj
-from .backends import to_numpy
+from .backends import array_namespace_of, device, to_numpy
 
 __all__ = ["pack"]
 
@@ -74,15 +75,6 @@ def pack(X_source, X_target, y_source=None):
     return X, np.concatenate([y.astype(mask.dtype, copy=False), mask]), sample_domain
 
 
-def to_host(array):
-    """A NumPy copy of metadata (labels, domains, weights) given in any namespace."""
-    if array is None or isinstance(array, np.ndarray) or not is_array_api_obj(array):
-        return array  # NumPy, lists and pandas objects are handled downstream as before
-    if type(array).__module__.startswith("dask"):
-        return array
-    return to_numpy(array)  # any device (CuPy, torch, strict)
-
-
 def infer_sample_domain(n_samples, y=None, sample_domain=None, *, labels_only=True):
     """Integer domain of each row from ``sample_domain``, else from masked labels.
 
@@ -90,7 +82,7 @@ def infer_sample_domain(n_samples, y=None, sample_domain=None, *, labels_only=Tr
     (a ValueError says how to pass target points, POT's ``fit(Xs, Xt)`` habit) unless
     ``labels_only`` is False (a final estimator's multi-output ``y``: all rows source).
     """
-    y, sample_domain = to_host(y), to_host(sample_domain)
+    y, sample_domain = to_numpy(y), to_numpy(sample_domain)
     y = None if y is None else np.asarray(y)
     labels_fit = y is None or (y.ndim == 1 and len(y) == n_samples)
     if not labels_fit and labels_only:
@@ -142,7 +134,7 @@ def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
         weights = np.ones(X.shape[0])
     else:
         host_rows = X if isinstance(X, np.ndarray) else np.empty((X.shape[0], 0))
-        weights = _check_sample_weight(to_host(sample_weight), host_rows, dtype=np.float64, ensure_non_negative=True)
+        weights = _check_sample_weight(to_numpy(sample_weight), host_rows, dtype=np.float64, ensure_non_negative=True)
     weights = weights[rows]
     if weights.size and weights.max() > 0:
         weights = weights / weights.max()  # relative masses: sums of weights near 1e308 overflow
@@ -160,6 +152,57 @@ def domain_weights(X, sample_weight, sample_domain, rows, side, min_samples=2):
             )
         out[members] = weights[members] / (mass * len(labels))
     return out
+
+
+@dataclass
+class SourceTarget:
+    """Source and target point clouds with their (positive) weights.
+
+    ``target`` and ``target_weights`` are None when the data carry no target rows.
+    """
+
+    source: np.ndarray
+    source_weights: np.ndarray
+    target: np.ndarray | None
+    target_weights: np.ndarray | None
+
+
+def _measure_of_rows(X, mask, weights):
+    """Rows of ``X`` in ``mask`` with positive weight, and those weights (in X's namespace).
+
+    A contiguous run of rows (the layout of :func:`skot.pack`) is a view, not a copy.
+    """
+    xp = array_namespace_of(X)
+    rows, weights = np.flatnonzero(mask)[weights > 0], weights[weights > 0]
+    if xp is not np:
+        weights = xp.asarray(weights, device=device(X))
+    if rows[-1] - rows[0] + 1 == len(rows):
+        return X[int(rows[0]) : int(rows[-1]) + 1, ...], weights
+    if xp is not np:
+        return xp.take(X, xp.asarray(rows, device=device(X)), axis=0), weights
+    return np.take(X, rows, axis=0), weights
+
+
+def split_source_target(X, y, sample_domain, sample_weight):
+    """Source and target measures of validated ``X`` (docs/conventions.rst).
+
+    Rows of zero weight are dropped, so that they act exactly as absent rows.
+    """
+    domains = infer_sample_domain(X.shape[0], y, sample_domain)
+    is_source = domains >= 0
+    if not is_source.any():
+        raise ValueError(
+            "No source rows: every row is marked as target (sample_domain < 0 or masked label)."
+        )
+    source, source_weights = _measure_of_rows(
+        X, is_source, domain_weights(X, sample_weight, domains, is_source, "source")
+    )
+    target_points = target_weights = None
+    if (~is_source).any():
+        target_points, target_weights = _measure_of_rows(
+            X, ~is_source, domain_weights(X, sample_weight, domains, ~is_source, "target")
+        )
+    return SourceTarget(source, source_weights, target_points, target_weights)
 
 
 def reference_points(target, n_features, n_samples, random_state):

@@ -7,7 +7,7 @@ scikit-learn's dispatch needs ``SCIPY_ARRAY_API=1`` before SciPy is imported (co
 import numpy as np
 import pytest
 import sklearn
-from skot.backends._array_api import array_namespace
+from skot.backends._arrays import array_namespace
 
 from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
 

@@ -7,7 +7,7 @@ from scipy.special import logsumexp
 from skot import OTDomainAdapter, SinkhornTransport, WassersteinBarycenter, pack
 from skot.backends._costs import max_sqeuclidean, pairwise_cost
 from skot.backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
-from skot.estimators import _base
+from skot.solvers import multiscale as multiscale_module
 from skot.solvers import multiscale_sinkhorn
 
 from .reference import textbook_sinkhorn
@@ -145,9 +145,9 @@ def test_estimator_multiscale_matches_the_dense_solver(monkeypatch):
     np.testing.assert_allclose(forced.transform(x[:50]), dense.transform(x[:50]), atol=1e-6)
     np.testing.assert_allclose(forced.transport_cost_, dense.transport_cost_, rtol=1e-7)
     assert forced.marginal_error_ <= 1e-10
-    # "auto": off below MULTISCALE_MIN_PAIRS or for wide kernels, on otherwise.
+    # "auto": off below AUTO_MIN_PAIRS or for wide kernels, on otherwise.
     assert not SinkhornTransport(**params).fit(X, sample_domain=domain).multiscale_
-    monkeypatch.setattr(_base, "MULTISCALE_MIN_PAIRS", 1000)
+    monkeypatch.setattr(multiscale_module, "AUTO_MIN_PAIRS", 1000)
     assert SinkhornTransport(**params).fit(X, sample_domain=domain).multiscale_
     assert not SinkhornTransport(reg=0.05, cost_scale="max").fit(X, sample_domain=domain).multiscale_
     # In 3-D it did not pay at the sizes measured: forced only.
@@ -190,8 +190,8 @@ def test_barycenter_on_the_multiscale_solver_matches_the_dense_one(monkeypatch):
     np.testing.assert_allclose(forced.transform(X, sample_domain=sd), dense.transform(X, sample_domain=sd), atol=1e-6)
     # "auto": off for these sizes, on when the threshold allows; 3-D forced only.
     assert not WassersteinBarycenter(**params).fit(X, sample_domain=sd).multiscale_
-    monkeypatch.setattr(_base, "MULTISCALE_MIN_PAIRS", 1000)
-    monkeypatch.setattr(_base, "MULTISCALE_MAX_RELATIVE_EPS", 1.0)
+    monkeypatch.setattr(multiscale_module, "AUTO_MIN_PAIRS", 1000)
+    monkeypatch.setattr(multiscale_module, "AUTO_MAX_RELATIVE_EPS", 1.0)
     assert WassersteinBarycenter(**params).fit(X, sample_domain=sd).multiscale_
     with pytest.raises(ValueError, match="dimension <= 3, not 4"):
         WassersteinBarycenter(multiscale=True, **params).fit(rng.random((200, 4)), sample_domain=sd[:200])

@@ -95,7 +95,7 @@ def test_one_module_imports_array_api_compat():
     importers = {
         file for (name, _), files in _external_imports().items() if name == "array_api_compat" for file in files
     }
-    assert importers == {"backends/_array_api.py"}
+    assert importers == {"backends/_arrays.py"}
 
 
 def test_the_check_sees_an_undeclared_import(tmp_path, monkeypatch):
@@ -106,3 +106,33 @@ def test_the_check_sees_an_undeclared_import(tmp_path, monkeypatch):
     runtime, optional = _declared()
     assert ("pandas", True) in found and not _distributions("pandas") & runtime
     assert ("cupy", False) in found and _distributions("cupy") & optional
+
+
+def _private_lower_layer_imports(directory):
+    """(file, import) pairs in ``directory`` that take a private name of skot's backends or
+    solvers: a private module (``backends._costs``) or an underscored name."""
+    found = []
+    for path in sorted(directory.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 2 and node.module):
+                continue
+            layer, *module = node.module.split(".")
+            if layer not in ("backends", "solvers"):
+                continue
+            private = [part for part in module if part.startswith("_")] + [
+                alias.name for alias in node.names if alias.name.startswith("_")]
+            if private:
+                found.append((path.name, f"{node.module}: {', '.join(private)}"))
+    return found
+
+
+def test_estimators_take_only_public_names_of_the_lower_layers():
+    """Estimators ask the backends and solvers through their public names only."""
+    assert _private_lower_layer_imports(PACKAGE / "estimators") == []
+
+
+def test_the_layer_check_sees_a_private_import(tmp_path):
+    (tmp_path / "estimator.py").write_text("from ..backends._costs import box_diameter2\n"
+                                           "from ..solvers import _validation\n")
+    assert _private_lower_layer_imports(tmp_path) == [("estimator.py", "backends._costs: _costs"),
+                                                      ("estimator.py", "solvers: _validation")]

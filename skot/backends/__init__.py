@@ -5,9 +5,11 @@ compiled kernels, run on several threads when the work pays (O(n + m) memory), a
 default on CPU.
 """
 
-from ._array_api import like, logsumexp, namespace, to_numpy
+from ._array_api import logsumexp
+from ._arrays import (FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, assemble_rows, copy_rows, device,
+                      float_dtypes, is_cupy_namespace, is_dask_array, like, namespace, take_rows, to_numpy)
 from ._base import Geometry
-from ._costs import METRICS, pairwise_cost
+from ._costs import METRICS, box_diameter2, check_representable, pairwise_cost
 from ._numba import KERNEL_MEMORY, OnlineGeometry, duplicate_groups, semidual_sgd, softmax_hessian
 from ._numpy import DenseGeometry
 from ._simplex import SimplexSolution, transport_simplex
@@ -15,7 +17,12 @@ from ._threads import max_threads, one_blas_thread, thread_limit
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "KERNEL_MEMORY", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry", "duplicate_groups", "get_geometry", "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit", "to_numpy", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian", "SimplexSolution", "transport_simplex"]
+__all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry",
+           "array_namespace_of", "as_dtype", "as_float64", "assemble_rows", "box_diameter2", "check_representable",
+           "copy_rows", "device", "duplicate_groups", "float_dtypes", "get_geometry", "is_cupy_namespace",
+           "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit",
+           "take_rows", "to_numpy", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian",
+           "SimplexSolution", "transport_simplex"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):
@@ -34,14 +41,6 @@ def resolve_backend(backend, metric="sqeuclidean"):
     if backend == "auto":
         return "numpy" if callable(metric) else "numba"
     return backend
-
-
-def is_dask_array(array):
-    """Whether ``array`` is a dask array (without importing dask when nothing loaded it)."""
-    import sys
-
-    module = sys.modules.get("dask.array")
-    return module is not None and isinstance(array, module.Array)
 
 
 def get_geometry(backend, x, y, metric, *, kernel_memory=KERNEL_MEMORY):

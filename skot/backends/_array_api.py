@@ -3,39 +3,12 @@
 The cost matrix is formed once with matrix products, |x|^2 + |y|^2 - 2 <x, y> (clipped
 at 0), and reduced with a stable log-sum-exp; everything stays in the inputs' namespace
 and on their device. Memory is O(n m): the generic path for moderate sizes.
-
-This module is skot's one importer of ``array_api_compat``: the rest of the package takes
-the namespace helpers from here.
 """
 
-import numpy as np
-from array_api_compat import array_namespace, device, is_array_api_obj, is_cupy_namespace, is_numpy_namespace
-from sklearn.utils._array_api import _convert_to_numpy
-
+from ._arrays import array_namespace, device
 from ._base import Geometry
 
-__all__ = ["ArrayAPIGeometry", "array_namespace", "device", "is_array_api_obj", "is_cupy_namespace", "is_numpy_namespace", "like", "logsumexp", "namespace", "to_numpy"]
-
-
-def namespace(*arrays):
-    """NumPy itself for NumPy arrays, else the arrays' array-API namespace (CuPy, torch, ...)."""
-    xp = array_namespace(*arrays)
-    return np if is_numpy_namespace(xp) else xp
-
-
-def to_numpy(array):
-    """A NumPy copy of an array of any namespace and device (NumPy arrays pass as they are)."""
-    if isinstance(array, np.ndarray):
-        return array
-    return _convert_to_numpy(array, array_namespace(array))
-
-
-def like(values, reference):
-    """``values`` (NumPy or scalars) as a float64 array of ``reference``'s namespace and device."""
-    xp = namespace(reference)
-    if xp is np:
-        return np.asarray(values, dtype=np.float64)
-    return xp.asarray(values, dtype=xp.float64, device=device(reference))
+__all__ = ["ArrayAPIGeometry", "logsumexp"]
 
 
 def _squared_distances(x, y, xp):

@@ -12,10 +12,9 @@ This module imports ``numba.cuda``; nothing imports it unless a CUDA geometry is
 
 import math
 
-import numpy as np
 from numba import cuda
 
-from ._array_api import array_namespace
+from ._arrays import array_namespace, to_numpy
 from ._base import Geometry
 from ._costs import median_cost
 
@@ -156,7 +155,7 @@ class CudaGeometry(Geometry):
         if metric == "cosine":
             from ._costs import cosine_embedding
 
-            x, y = (self._xp.asarray(cosine_embedding(_to_numpy(p), side)) for p, side in ((x, 0), (y, 1)))
+            x, y = (self._xp.asarray(cosine_embedding(to_numpy(p), side)) for p, side in ((x, 0), (y, 1)))
         self._points = (self._float64(y), self._float64(x))  # (columns, rows) for axis=1
         self._root = metric == "euclidean"
         self._half = metric == "cosine"
@@ -217,7 +216,7 @@ class CudaGeometry(Geometry):
 
     def cost_statistic(self, kind, a, b):
         if kind == "median":
-            return median_cost(_to_numpy(self.x), _to_numpy(self.y), _to_numpy(a), _to_numpy(b), self.metric)
+            return median_cost(to_numpy(self.x), to_numpy(self.y), to_numpy(a), to_numpy(b), self.metric)
         if kind not in ("mean", "max"):
             raise ValueError(f"Unknown cost statistic {kind!r}.")
         rows, columns = self._oriented(1)
@@ -230,7 +229,3 @@ class CudaGeometry(Geometry):
             return float(self._xp.sum(a * means))
         return float(self._xp.max(self._xp.where(a > 0, maxima, 0.0)))
 
-
-def _to_numpy(array):
-    """A host NumPy copy of a CuPy array (``.get()``), or the array itself."""
-    return array.get() if hasattr(array, "get") else np.asarray(array)

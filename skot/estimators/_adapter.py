@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
 from .._progress import fitted
-from .._domain import domain_weights, infer_sample_domain
-from ..backends import BACKENDS, METRICS, get_geometry, pairwise_cost, resolve_backend
+from .._domain import domain_weights, infer_sample_domain, split_source_target
+from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, pairwise_cost, resolve_backend
 from ..solvers import (
     PENALTIES,
     barycentric_images,
@@ -25,8 +25,8 @@ from ..solvers import (
     exact_transport,
 )
 from ._barycenter import WassersteinBarycenter
-from ._base import (FLOAT_DTYPES, DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure,
-                    resolve_cost_scale, split_source_target, warn_if_not_converged)
+from ._base import (DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure, resolve_cost_scale,
+                    warn_if_not_converged)
 from ._gaussian import GaussianBuresMap
 from ._semidiscrete import SemiDiscreteMap
 from ._sinkhorn import SinkhornTransport

@@ -10,10 +10,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._progress import fitted
-from ..backends._array_api import device
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
-from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend, to_numpy
+from ..backends import (BACKENDS, array_namespace_of, as_dtype, assemble_rows, device, float_dtypes,
+                        get_geometry, like, namespace, resolve_backend, take_rows, to_numpy)
 from ..solvers import (
     bures_barycenter,
     fit_gaussian,
@@ -22,18 +22,13 @@ from ..solvers import (
     multiscale_sinkhorn,
     psd_power,
     sinkhorn,
+    use_multiscale,
 )
 from ..solvers.gaussian import fit_subspace_gaussians, subspace_bures_barycenter, subspace_gaussian_ot, use_subspace
 from ._base import (
     keeps_model_on_failure,
     check_resolvable_eps,
     DomainTransformerMixin,
-    array_namespace_of,
-    assemble_rows,
-    as_dtype,
-    float_dtypes,
-    take_rows,
-    use_multiscale,
     warn_if_not_converged,
 )
 

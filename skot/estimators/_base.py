@@ -4,131 +4,18 @@ import copy
 import functools
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
-from sklearn import get_config
 from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backends._array_api import array_namespace, device, is_cupy_namespace, is_numpy_namespace
 from ._dask import accepts_dask_arrays
-from .._domain import domain_weights, infer_sample_domain
+from .._domain import domain_weights, infer_sample_domain, split_source_target
 from .._progress import fitted
-from ..backends import is_dask_array, resolve_backend
-from ..backends._costs import box_diameter2, check_representable
-from ..backends._multiscale import MAX_DIM as MULTISCALE_MAX_DIM
-
-FLOAT_DTYPES = (np.float64, np.float32)
-
-
-def array_namespace_of(X):
-    """Namespace of ``X`` under scikit-learn's ``array_api_dispatch`` (NumPy when it is off).
-
-    Non-NumPy arrays (CuPy, PyTorch, ``array_api_strict``) keep their namespace and
-    device through fit and transform only with dispatch on, as in scikit-learn.
-    """
-    if isinstance(X, np.ndarray) or is_dask_array(X) or not get_config()["array_api_dispatch"]:
-        return np
-    xp = array_namespace(X)
-    return np if is_numpy_namespace(xp) else xp
-
-
-def take_rows(X, mask):
-    """Rows of ``X`` where the NumPy boolean ``mask`` holds, in X's namespace."""
-    xp = array_namespace_of(X)
-    if xp is np:
-        return X[mask]
-    return xp.take(X, xp.asarray(np.flatnonzero(mask), device=device(X)), axis=0)
-
-
-def assemble_rows(X, parts):
-    """The rows ``values`` of each ``(row_indices, values)`` in ``parts`` put back in row order.
-
-    The parts partition the rows of ``X`` (whose namespace and device they share): the
-    array API has no masked assignment, so the blocks are stacked, then permuted back.
-    """
-    xp = array_namespace_of(X)
-    inverse = np.argsort(np.concatenate([rows for rows, _ in parts]), kind="stable")
-    if xp is np:
-        return np.concatenate([values for _, values in parts])[inverse]
-    return xp.take(xp.concat([values for _, values in parts]), xp.asarray(inverse, device=device(X)), axis=0)
-
-
-def copy_rows(X):
-    """A copy of X in its own namespace (np.array also computes a dask array's rows)."""
-    xp = array_namespace_of(X)
-    return np.array(X) if xp is np else xp.asarray(X, copy=True)
-
-
-def as_float64(X):
-    """X as float64 in its namespace (no copy when it already is)."""
-    xp = array_namespace_of(X)
-    return np.asarray(X, dtype=np.float64) if xp is np else xp.astype(X, xp.float64, copy=False)
-
-
-def as_dtype(X, dtype):
-    """X cast to ``dtype`` in its namespace, without a copy when it already has it."""
-    xp = array_namespace_of(X)
-    return X.astype(dtype, copy=False) if xp is np else xp.astype(X, dtype, copy=False)
-
-
-def float_dtypes(xp):
-    """The floating dtypes kept by validation, in namespace ``xp``."""
-    return FLOAT_DTYPES if xp is np else (xp.float64, xp.float32)
-
-
-@dataclass
-class SourceTarget:
-    """Source and target point clouds with their (positive) weights.
-
-    ``target`` and ``target_weights`` are None when the data carry no target rows.
-    """
-
-    source: np.ndarray
-    source_weights: np.ndarray
-    target: np.ndarray | None
-    target_weights: np.ndarray | None
-
-
-def _measure(X, mask, weights):
-    """Rows of ``X`` in ``mask`` with positive weight, and those weights (in X's namespace).
-
-    A contiguous run of rows (the layout of :func:`skot.pack`) is a view, not a copy.
-    """
-    xp = array_namespace_of(X)
-    rows, weights = np.flatnonzero(mask)[weights > 0], weights[weights > 0]
-    if xp is not np:
-        weights = xp.asarray(weights, device=device(X))
-    if rows[-1] - rows[0] + 1 == len(rows):
-        return X[int(rows[0]) : int(rows[-1]) + 1, ...], weights
-    if xp is not np:
-        return xp.take(X, xp.asarray(rows, device=device(X)), axis=0), weights
-    return np.take(X, rows, axis=0), weights
-
-
-def split_source_target(X, y, sample_domain, sample_weight):
-    """Source and target measures of validated ``X`` (docs/conventions.rst).
-
-    Rows of zero weight are dropped, so that they act exactly as absent rows.
-    """
-    domains = infer_sample_domain(X.shape[0], y, sample_domain)
-    is_source = domains >= 0
-    if not is_source.any():
-        raise ValueError(
-            "No source rows: every row is marked as target (sample_domain < 0 or masked label)."
-        )
-    source, source_weights = _measure(
-        X, is_source, domain_weights(X, sample_weight, domains, is_source, "source")
-    )
-    target_points = target_weights = None
-    if (~is_source).any():
-        target_points, target_weights = _measure(
-            X, ~is_source, domain_weights(X, sample_weight, domains, ~is_source, "target")
-        )
-    return SourceTarget(source, source_weights, target_points, target_weights)
+from ..backends import (FLOAT_DTYPES, array_namespace_of, assemble_rows, check_representable, float_dtypes,
+                        is_cupy_namespace, is_dask_array, resolve_backend, take_rows)
 
 
 def warn_if_not_converged(estimator, result, tol, quantity="marginal error"):
@@ -178,41 +65,6 @@ def resolve_cost_scale(cost_scale, geometry, a, b):
         return float(cost_scale)
     return check_representable(cost_statistic(geometry, a, b, cost_scale), f"{cost_scale} source-target cost",
                                if_zero="rescale X, or pass cost_scale as a positive float")
-
-
-# multiscale="auto" runs the multiscale solver from this many source-target pairs on, in
-# dimension at most MULTISCALE_AUTO_MAX_DIM, when eps is at most this fraction of the squared
-# diameter (sharper kernels truncate more); the measurements are in docs/benchmarks.rst.
-MULTISCALE_MIN_PAIRS = 20_000_000
-MULTISCALE_MAX_RELATIVE_EPS = 2e-3
-MULTISCALE_AUTO_MAX_DIM = 2
-
-
-def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean", reg_m=None):
-    """Whether an entropic problem runs on :func:`skot.solvers.multiscale_sinkhorn`.
-
-    ``option`` is an estimator's ``multiscale`` parameter: False never, True always (a
-    ValueError names each condition that fails), "auto" when it pays (constants above).
-    """
-    if option is False:
-        return False
-    reasons = []
-    if backend != "numba":
-        reasons.append(f"it runs on NumPy arrays with the numba backend, not backend {backend!r}")
-    if metric != "sqeuclidean":
-        reasons.append(f"it needs metric='sqeuclidean', not {metric!r}")
-    if source.shape[1] > MULTISCALE_MAX_DIM:
-        reasons.append(f"it is for dimension <= {MULTISCALE_MAX_DIM}, not {source.shape[1]}")
-    if reg_m is not None:
-        reasons.append("it solves balanced problems (reg_m=None)")
-    if option is True:
-        if reasons:
-            raise ValueError("multiscale=True cannot run: " + "; ".join(reasons) + ".")
-        return True
-    if (reasons or source.shape[0] * target.shape[0] < MULTISCALE_MIN_PAIRS
-            or source.shape[1] > MULTISCALE_AUTO_MAX_DIM):
-        return False
-    return eps <= MULTISCALE_MAX_RELATIVE_EPS * box_diameter2(source, target)
 
 
 def keeps_model_on_failure(fit=None, *, copy_arrays=False):

@@ -6,8 +6,7 @@ from contextlib import contextmanager
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..backends import is_dask_array
-from ..backends._threads import max_threads, thread_limit
+from ..backends import is_dask_array, max_threads, thread_limit
 
 
 def accepts_dask_arrays(transform):

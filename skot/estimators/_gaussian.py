@@ -6,12 +6,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ..backends._array_api import device
 from .._domain import domain_weights, infer_sample_domain, reference_points
-from ..backends import BACKENDS
+from ..backends import BACKENDS, array_namespace_of, device, take_rows
 from ..solvers import bures_wasserstein_distance, fit_gaussian, gaussian_ot
 from ..solvers.gaussian import COVARIANCE_ESTIMATORS, fit_subspace_gaussians, subspace_gaussian_ot, use_subspace
-from ._base import DomainTransformerMixin, array_namespace_of, keeps_model_on_failure, take_rows
+from ._base import DomainTransformerMixin, keeps_model_on_failure
 
 # Mean and covariance of the reference targets, per unit dimension.
 REFERENCE_MOMENTS = {"normal": (0.0, 1.0), "uniform": (0.5, 1.0 / 12.0)}

@@ -9,9 +9,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
-from ..backends._array_api import device
-from .._domain import infer_sample_domain
-from ..backends import BACKENDS, get_geometry, like, namespace, resolve_backend, to_numpy
+from .._domain import infer_sample_domain, split_source_target
+from ..backends import (BACKENDS, FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, check_representable,
+                        device, get_geometry, like, namespace, resolve_backend, take_rows, to_numpy)
 from ..solvers import (
     fit_gaussian,
     psd_power,
@@ -21,18 +21,11 @@ from ..solvers import (
     semidual_objective,
     SGDState,
 )
-from ..backends._costs import check_representable
 from ..solvers.semidiscrete import SGD_BATCH
 from ._base import (
     keeps_model_on_failure,
     check_resolvable_eps,
-    FLOAT_DTYPES,
     DomainTransformerMixin,
-    array_namespace_of,
-    as_dtype,
-    as_float64,
-    split_source_target,
-    take_rows,
     warn_if_not_converged,
 )
 

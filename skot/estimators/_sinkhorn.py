@@ -8,9 +8,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backends._array_api import device
 from .._domain import domain_weights, infer_sample_domain, reference_points
-from ..backends import BACKENDS, KERNEL_MEMORY, METRICS, get_geometry, namespace
+from ..backends import (BACKENDS, KERNEL_MEMORY, METRICS, array_namespace_of, as_dtype, copy_rows, device,
+                        get_geometry, namespace, take_rows)
 from ..solvers import (
     entropic_conditional_drift,
     kde_score,
@@ -19,18 +19,14 @@ from ..solvers import (
     sinkhorn,
     sinkhorn_divergence,
     unadjusted_langevin,
+    use_multiscale,
 )
 from ._base import (
     keeps_model_on_failure,
     DomainTransformerMixin,
-    array_namespace_of,
-    as_dtype,
-    copy_rows,
     check_resolvable_eps,
     cost_statistic,
     resolve_cost_scale,
-    take_rows,
-    use_multiscale,
     warn_if_not_converged,
 )
 

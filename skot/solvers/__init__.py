@@ -15,7 +15,7 @@ from .gaussian import (
     psd_power,
 )
 from .langevin import entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
-from .multiscale import multiscale_sinkhorn
+from .multiscale import multiscale_sinkhorn, use_multiscale
 from .semidiscrete import (
     SemiDiscreteResult,
     SGDState,
@@ -41,4 +41,4 @@ __all__ = [
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
-    "SinkhornResult", "multiscale_sinkhorn", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]
+    "SinkhornResult", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -15,8 +15,7 @@ from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 
 from .._progress import Progress
-from ..backends._array_api import device
-from ..backends import namespace
+from ..backends import device, namespace
 from ..backends._costs import check_representable, power_of_two
 from ._validation import COUNT, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 

@@ -15,11 +15,44 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._progress import Progress
-from ..backends import OnlineGeometry
-from ..backends._costs import box_diameter2
-from ..backends._multiscale import BlockSparseGeometry, block_cloud, reduce_blocks
+from ..backends import OnlineGeometry, box_diameter2
+from ..backends._multiscale import MAX_DIM, BlockSparseGeometry, block_cloud, reduce_blocks
 from .sinkhorn import SinkhornResult, check_weights, sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_COUNT, POSITIVE, VERBOSE, checked
+
+# multiscale="auto" runs the multiscale solver from this many source-target pairs on, in
+# dimension at most AUTO_MAX_DIM, when eps is at most this fraction of the squared
+# diameter (sharper kernels truncate more); the measurements are in docs/benchmarks.rst.
+AUTO_MIN_PAIRS = 20_000_000
+AUTO_MAX_RELATIVE_EPS = 2e-3
+AUTO_MAX_DIM = 2
+
+
+def use_multiscale(option, backend, source, target, eps, *, metric="sqeuclidean", reg_m=None):
+    """Whether an entropic problem runs on :func:`skot.solvers.multiscale_sinkhorn`.
+
+    ``option`` is an estimator's ``multiscale`` parameter: False never, True always (a
+    ValueError names each condition that fails), "auto" when it pays (constants above).
+    """
+    if option is False:
+        return False
+    reasons = []
+    if backend != "numba":
+        reasons.append(f"it runs on NumPy arrays with the numba backend, not backend {backend!r}")
+    if metric != "sqeuclidean":
+        reasons.append(f"it needs metric='sqeuclidean', not {metric!r}")
+    if source.shape[1] > MAX_DIM:
+        reasons.append(f"it is for dimension <= {MAX_DIM}, not {source.shape[1]}")
+    if reg_m is not None:
+        reasons.append("it solves balanced problems (reg_m=None)")
+    if option is True:
+        if reasons:
+            raise ValueError("multiscale=True cannot run: " + "; ".join(reasons) + ".")
+        return True
+    if (reasons or source.shape[0] * target.shape[0] < AUTO_MIN_PAIRS
+            or source.shape[1] > AUTO_MAX_DIM):
+        return False
+    return eps <= AUTO_MAX_RELATIVE_EPS * box_diameter2(source, target)
 
 
 @dataclass(frozen=True)

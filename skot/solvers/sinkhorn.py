@@ -20,9 +20,8 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from .._progress import Progress
-from ..backends._array_api import device
-from ..backends import logsumexp as generic_logsumexp, one_blas_thread
-from ..backends import namespace
+from ..backends import device, namespace, one_blas_thread
+from ..backends import logsumexp as generic_logsumexp
 from ._validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_COUNT, POSITIVE, VERBOSE, checked
 
 
