@@ -243,6 +243,8 @@ def test_barycenter_adapter_needs_sample_domain_with_several_target_domains():
     ({"method": "fast"}, "method"),
     ({"direction": "both"}, "direction"),
     ({"solver_params": {"not_a_parameter": 1}}, "not_a_parameter"),
+    # The inner estimator validates what solver_params gives it: its fit is not skipped.
+    ({"solver_params": {"kernel_memory": -1}}, "kernel_memory"),
 ])
 def test_bad_options_are_named(params, match):
     X, y, _, _ = shifted()

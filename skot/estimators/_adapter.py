@@ -6,7 +6,7 @@ from numbers import Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -186,9 +186,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                 estimator.set_params(map_reg=self.reg)
         return estimator.set_params(**(self.solver_params or {}))
 
+    @_fit_context(prefer_skip_nested_validation=False)
     @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
-        self._validate_params()
         self._check_options()
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         backend = resolve_backend(self.backend, self.metric)
@@ -369,8 +369,11 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         else:
             support, weights = transport.support_source_, transport.weights_source_
             log_weights = transport.potential_source_ + transport.epsilon_ * np.log(weights)
+        def make_geometry(u, v):
+            return get_geometry(transport.backend_, u, v, transport.metric, kernel_memory=transport.kernel_memory)
+
         _, proportions = conditional_class_proportions(
-            transport._geometry, X, support, log_weights, self._labels, transport.epsilon_,
+            make_geometry, X, support, log_weights, self._labels, transport.epsilon_,
             support_is_source=not self._reversed())
         return proportions
 

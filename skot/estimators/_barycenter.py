@@ -4,7 +4,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
@@ -176,9 +176,9 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             )
         return weights / weights.sum()
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
-        self._validate_params()
         xp = array_namespace_of(X)
         X = validate_data(self, X, dtype=float_dtypes(xp))
         backend = resolve_backend(self.backend) if xp is np else self._array_api_backend(xp)

@@ -174,8 +174,8 @@ class DomainTransformerMixin(TransformerMixin):
     _fits_dask_arrays = False
 
     def _prepare_fit(self, X, y, sample_domain, sample_weight, metric="sqeuclidean"):
-        """Validated parameters and X, the backend that will run, and the source/target split."""
-        self._validate_params()
+        """Validated X, the backend that will run, and the source/target split (the parameters
+        are validated by the fit method's ``_fit_context``)."""
         if is_dask_array(X) and not self._fits_dask_arrays:
             X = X.compute()  # estimators without a block geometry fit in memory
         if is_dask_array(X):

@@ -3,7 +3,7 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
@@ -111,6 +111,7 @@ class GaussianBuresMap(DomainTransformerMixin, OneToOneFeatureMixin, Transformer
             points = xp.asarray(points, device=device(X))
         return fit_gaussian(points, np.ones(points.shape[0]), self.covariance, self.reg)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight)

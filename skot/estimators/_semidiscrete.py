@@ -4,7 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
@@ -140,6 +140,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             raise ValueError("target must be a number of points to learn or an array of points, "
                              f"not {self.target!r}.")
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         self._check_target()
@@ -218,6 +219,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         scale = check_representable(scale, "mean source-target cost")
         return scale, check_resolvable_eps(self.reg * scale, scale)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @keeps_model_on_failure(copy_arrays=True)
     def partial_fit(self, X, y=None, sample_domain=None, sample_weight=None):
         """Learn from one batch of fresh source draws (a stream, or a sampler's output).
@@ -241,7 +243,6 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         """
         first = not hasattr(self, "n_batches_")
         if first:
-            self._validate_params()
             self._check_target()
         if array_namespace_of(X) is not np:
             raise ValueError("partial_fit runs on NumPy arrays; fit takes arrays of other namespaces.")

@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -174,6 +174,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     def _geometry(self, x, y, backend=None):
         return get_geometry(backend or self.backend_, x, y, self.metric, kernel_memory=self.kernel_memory)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @keeps_model_on_failure
     def _fit(self, X, y, sample_domain, sample_weight):
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
