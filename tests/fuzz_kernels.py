@@ -14,7 +14,8 @@ from collections import Counter
 
 import numpy as np
 
-from skot.backends import OnlineGeometry, duplicate_groups, semidual_sgd, softmax_hessian, transport_simplex
+from skot.backends import OnlineGeometry, transport_simplex
+from skot.solvers._compiled import duplicate_groups, semidual_sgd, softmax_hessian
 from skot.backends._multiscale import block_cloud, reduce_blocks
 
 METRICS = ("sqeuclidean", "euclidean", "cosine")

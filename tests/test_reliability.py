@@ -420,7 +420,8 @@ def test_an_eps_that_float64_cannot_resolve_is_refused():
 
 def test_shapes_are_checked_before_a_kernel_reads_them():
     """A mismatch would make the compiled kernels read outside the arrays."""
-    from skot.backends import OnlineGeometry, softmax_hessian
+    from skot.backends import OnlineGeometry
+    from skot.solvers._compiled import softmax_hessian
 
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"shapes \(n, d\) and \(m, d\)"):

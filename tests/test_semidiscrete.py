@@ -8,7 +8,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.exceptions import ConvergenceWarning
 
 from skot import SemiDiscreteMap, pack
-from skot.backends import OnlineGeometry, pairwise_cost, semidual_sgd
+from skot.backends import OnlineGeometry, pairwise_cost
+from skot.solvers._compiled import semidual_sgd
 from skot.solvers import hard_cell_masses, semidiscrete_sgd
 
 from .reference import textbook_semidual_sgd
@@ -120,7 +121,8 @@ def test_newton_and_lbfgs_reach_the_same_smoothed_optimum():
 
 
 def test_softmax_hessian_is_the_jacobian_of_the_soft_masses():
-    from skot.backends import DenseGeometry, softmax_hessian
+    from skot.backends import DenseGeometry
+    from skot.solvers._compiled import softmax_hessian
 
     rng = np.random.default_rng(6)
     source, points = rng.uniform(size=(200, 2)), rng.uniform(size=(7, 2))

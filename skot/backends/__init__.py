@@ -10,7 +10,7 @@ from ._arrays import (FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, as
                       float_dtypes, is_cupy_namespace, is_dask_array, like, namespace, take_rows, to_numpy)
 from ._base import Geometry
 from ._costs import METRICS, box_diameter2, check_representable, pairwise_cost
-from ._numba import KERNEL_MEMORY, OnlineGeometry, duplicate_groups, semidual_sgd, softmax_hessian
+from ._numba import KERNEL_MEMORY, OnlineGeometry
 from ._numpy import DenseGeometry
 from ._simplex import SimplexSolution, transport_simplex
 from ._threads import max_threads, one_blas_thread, thread_limit
@@ -19,10 +19,9 @@ BACKENDS = ("auto", "numpy", "numba", "cupy")
 
 __all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry",
            "array_namespace_of", "as_dtype", "as_float64", "assemble_rows", "box_diameter2", "check_representable",
-           "copy_rows", "device", "duplicate_groups", "float_dtypes", "get_geometry", "is_cupy_namespace",
+           "copy_rows", "device", "float_dtypes", "get_geometry", "is_cupy_namespace",
            "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit",
-           "take_rows", "to_numpy", "pairwise_cost", "resolve_backend", "semidual_sgd", "softmax_hessian",
-           "SimplexSolution", "transport_simplex"]
+           "take_rows", "to_numpy", "pairwise_cost", "resolve_backend", "SimplexSolution", "transport_simplex"]
 
 
 def resolve_backend(backend, metric="sqeuclidean"):

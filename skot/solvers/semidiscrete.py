@@ -24,7 +24,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
 from .._progress import Progress
-from ..backends import duplicate_groups, like, namespace, one_blas_thread, semidual_sgd, softmax_hessian, to_numpy
+from ..backends import like, namespace, one_blas_thread, to_numpy
+from ._compiled import duplicate_groups, semidual_sgd, softmax_hessian
 from ._validation import COUNT, COUNT_OR_NONE, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
