@@ -44,12 +44,13 @@ def array_namespace_of(X):
 
 
 def to_numpy(array):
-    """A host NumPy copy of an array of any namespace and device (CuPy, torch, strict).
+    """A host NumPy copy of an array of any namespace and device (CuPy, torch, strict; a dask
+    array is computed).
 
-    NumPy arrays, None, dask arrays and objects that are no array-API arrays (lists,
-    pandas objects: handled downstream) pass as they are.
+    NumPy arrays, None and objects that are no array-API arrays (lists, pandas objects:
+    handled downstream) pass as they are.
     """
-    if array is None or isinstance(array, np.ndarray) or not is_array_api_obj(array) or is_dask_array(array):
+    if array is None or isinstance(array, np.ndarray) or not is_array_api_obj(array):
         return array
     return _convert_to_numpy(array, array_namespace(array))
 
