@@ -13,7 +13,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight
 
-from .backends import array_namespace_of, device, to_numpy
+from .backends import array_namespace_of, like, take_rows, to_numpy
 
 __all__ = ["pack"]
 
@@ -172,15 +172,14 @@ def _measure_of_rows(X, mask, weights):
 
     A contiguous run of rows (the layout of :func:`skot.pack`) is a view, not a copy.
     """
-    xp = array_namespace_of(X)
-    rows, weights = np.flatnonzero(mask)[weights > 0], weights[weights > 0]
-    if xp is not np:
-        weights = xp.asarray(weights, device=device(X))
+    kept = mask.copy()
+    kept[mask] = weights > 0
+    rows, weights = np.flatnonzero(kept), weights[weights > 0]
+    if array_namespace_of(X) is not np:
+        weights = like(weights, X)
     if rows[-1] - rows[0] + 1 == len(rows):
         return X[int(rows[0]) : int(rows[-1]) + 1, ...], weights
-    if xp is not np:
-        return xp.take(X, xp.asarray(rows, device=device(X)), axis=0), weights
-    return np.take(X, rows, axis=0), weights
+    return take_rows(X, kept), weights
 
 
 def split_source_target(X, y, sample_domain, sample_weight):

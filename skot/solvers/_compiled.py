@@ -9,11 +9,8 @@ from numba import njit
 
 from ..backends import max_threads, one_blas_thread
 from ..backends._exp import CUTOFF, FASTMATH, _exp_nonpositive
+from ..backends._numba import _float64
 from ..backends._threads import at_once, in_background
-
-
-def _float64(array):
-    return np.ascontiguousarray(array, dtype=np.float64)
 
 
 @njit(cache=True)
