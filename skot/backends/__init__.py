@@ -9,7 +9,7 @@ from ._array_api import logsumexp
 from ._arrays import (FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, assemble_rows, copy_rows, device,
                       float_dtypes, is_cupy_namespace, is_dask_array, like, namespace, take_rows, to_numpy)
 from ._base import Geometry
-from ._costs import METRICS, box_diameter2, check_representable, pairwise_cost
+from ._costs import METRICS, Metric, box_diameter2, check_representable, metric_of, pairwise_cost
 from ._numba import KERNEL_MEMORY, OnlineGeometry
 from ._numpy import DenseGeometry
 from ._simplex import SimplexSolution, transport_simplex
@@ -17,10 +17,10 @@ from ._threads import max_threads, one_blas_thread, thread_limit
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Geometry", "DenseGeometry", "OnlineGeometry",
+__all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Metric", "Geometry", "DenseGeometry", "OnlineGeometry",
            "array_namespace_of", "as_dtype", "as_float64", "assemble_rows", "box_diameter2", "check_representable",
            "copy_rows", "device", "float_dtypes", "get_geometry", "is_cupy_namespace",
-           "is_dask_array", "like", "logsumexp", "namespace", "max_threads", "one_blas_thread", "thread_limit",
+           "is_dask_array", "like", "logsumexp", "metric_of", "namespace", "max_threads", "one_blas_thread", "thread_limit",
            "take_rows", "to_numpy", "pairwise_cost", "resolve_backend", "SimplexSolution", "transport_simplex"]
 
 

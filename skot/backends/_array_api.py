@@ -7,29 +7,9 @@ and on their device. Memory is O(n m): the generic path for moderate sizes.
 
 from ._arrays import array_namespace, device
 from ._base import Geometry
+from ._costs import metric_of
 
 __all__ = ["ArrayAPIGeometry", "logsumexp"]
-
-
-def _squared_distances(x, y, xp):
-    squared = xp.sum(x * x, axis=1)[:, None] + xp.sum(y * y, axis=1)[None, :] - 2.0 * (x @ y.T)
-    return xp.clip(squared, min=0.0)
-
-
-def _unit_rows(x, xp):
-    norms = xp.linalg.vector_norm(x, axis=1, keepdims=True)
-    return x / xp.where(norms > 0, norms, 1.0)
-
-
-def pairwise_cost_xp(x, y, metric, xp):
-    """Dense ``C[i, j] = c(x_i, y_j)`` in namespace ``xp`` (the three named metrics)."""
-    if metric == "sqeuclidean":
-        return _squared_distances(x, y, xp)
-    if metric == "euclidean":
-        return xp.sqrt(_squared_distances(x, y, xp))
-    if metric == "cosine":
-        return xp.clip(1.0 - _unit_rows(x, xp) @ _unit_rows(y, xp).T, min=0.0, max=2.0)
-    raise ValueError(f"Metric {metric!r} needs NumPy arrays; the array-API backend takes named metrics.")
 
 
 def logsumexp(values, axis, xp):
@@ -47,7 +27,9 @@ class ArrayAPIGeometry(Geometry):
         x, y = xp.astype(x, xp.float64), xp.astype(y, xp.float64)
         super().__init__(x, y, metric)
         self._xp = xp
-        self._cost = pairwise_cost_xp(x, y, metric, xp)
+        if callable(metric):
+            raise ValueError("A callable metric needs NumPy arrays; the array-API backend takes named metrics.")
+        self._cost = metric_of(metric).dense(x, y)
 
     def _block(self, axis):
         """Cost with the kept axis first."""

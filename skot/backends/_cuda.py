@@ -16,27 +16,25 @@ from numba import cuda
 
 from ._arrays import array_namespace, to_numpy
 from ._base import Geometry
-from ._costs import median_cost
+from ._costs import median_cost, metric_of
 
 THREADS_PER_BLOCK = 128
 
 
 @cuda.jit(device=True, inline=True)
-def _cost(x, i, y, j, root, half):
-    """c(x_i, y_j): squared distance, its square root, or half of it (cosine embedding)."""
+def _cost(x, i, y, j, root, scale):
+    """c(x_i, y_j): the squared distance of embedded points, square-rooted or not, scaled."""
     total = 0.0
     for k in range(x.shape[1]):
         diff = x[i, k] - y[j, k]
         total += diff * diff
     if root:
-        return math.sqrt(total)
-    if half:
-        return 0.5 * total
-    return total
+        total = math.sqrt(total)
+    return scale * total
 
 
 @cuda.jit
-def softmin_kernel(x, y, h, eps, root, half, out):
+def softmin_kernel(x, y, h, eps, root, scale, out):
     """out_i = -eps log sum_j exp((h_j - c(x_i, y_j)) / eps), one streaming pass."""
     i = cuda.grid(1)
     if i >= x.shape[0]:
@@ -44,7 +42,7 @@ def softmin_kernel(x, y, h, eps, root, half, out):
     top = -math.inf
     total = 0.0
     for j in range(y.shape[0]):
-        value = (h[j] - _cost(x, i, y, j, root, half)) / eps
+        value = (h[j] - _cost(x, i, y, j, root, scale)) / eps
         if value == -math.inf:  # a zero weight
             continue
         if value > top:
@@ -56,7 +54,7 @@ def softmin_kernel(x, y, h, eps, root, half, out):
 
 
 @cuda.jit
-def argmax_kernel(x, y, h, root, half, out):
+def argmax_kernel(x, y, h, root, scale, out):
     """out_i = argmax_j (h_j - c(x_i, y_j)), the first on ties."""
     i = cuda.grid(1)
     if i >= x.shape[0]:
@@ -64,7 +62,7 @@ def argmax_kernel(x, y, h, root, half, out):
     top = -math.inf
     chosen = 0
     for j in range(y.shape[0]):
-        value = h[j] - _cost(x, i, y, j, root, half)
+        value = h[j] - _cost(x, i, y, j, root, scale)
         if value > top:
             top = value
             chosen = j
@@ -72,7 +70,7 @@ def argmax_kernel(x, y, h, root, half, out):
 
 
 @cuda.jit
-def weighted_sum_kernel(x, y, h, eps, lse, root, half, values, out):
+def weighted_sum_kernel(x, y, h, eps, lse, root, scale, values, out):
     """out_i = sum_j exp((h_j - c_ij) / eps - lse_i) values_j, with lse_i from softmin_kernel."""
     i = cuda.grid(1)
     if i >= x.shape[0]:
@@ -80,13 +78,13 @@ def weighted_sum_kernel(x, y, h, eps, lse, root, half, values, out):
     for k in range(values.shape[1]):
         out[i, k] = 0.0
     for j in range(y.shape[0]):
-        weight = math.exp((h[j] - _cost(x, i, y, j, root, half)) / eps - lse[i])
+        weight = math.exp((h[j] - _cost(x, i, y, j, root, scale)) / eps - lse[i])
         for k in range(values.shape[1]):
             out[i, k] += weight * values[j, k]
 
 
 @cuda.jit
-def plan_cost_kernel(x, y, hf, hg, eps, root, half, out):
+def plan_cost_kernel(x, y, hf, hg, eps, root, scale, out):
     """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij, streamed with a running maximum."""
     i = cuda.grid(1)
     if i >= x.shape[0]:
@@ -94,7 +92,7 @@ def plan_cost_kernel(x, y, hf, hg, eps, root, half, out):
     top = -math.inf
     total = 0.0
     for j in range(y.shape[0]):
-        cost = _cost(x, i, y, j, root, half)
+        cost = _cost(x, i, y, j, root, scale)
         value = (hg[j] - cost) / eps
         if value == -math.inf:
             continue
@@ -107,7 +105,7 @@ def plan_cost_kernel(x, y, hf, hg, eps, root, half, out):
 
 
 @cuda.jit
-def cost_moments_kernel(x, y, b, root, half, mean_out, max_out):
+def cost_moments_kernel(x, y, b, root, scale, mean_out, max_out):
     """Per row: sum_j b_j c_ij and the maximum of c_ij over b_j > 0."""
     i = cuda.grid(1)
     if i >= x.shape[0]:
@@ -116,7 +114,7 @@ def cost_moments_kernel(x, y, b, root, half, mean_out, max_out):
     top = 0.0
     for j in range(y.shape[0]):
         if b[j] > 0:
-            cost = _cost(x, i, y, j, root, half)
+            cost = _cost(x, i, y, j, root, scale)
             total += b[j] * cost
             top = max(top, cost)
     mean_out[i] = total
@@ -124,13 +122,13 @@ def cost_moments_kernel(x, y, b, root, half, mean_out, max_out):
 
 
 @cuda.jit
-def plan_kernel(x, y, hf, hg, eps, root, half, out):
+def plan_kernel(x, y, hf, hg, eps, root, scale, out):
     """out_ij = exp((hf_i + hg_j - c_ij) / eps); one thread per row."""
     i = cuda.grid(1)
     if i >= x.shape[0]:
         return
     for j in range(y.shape[0]):
-        out[i, j] = math.exp((hf[i] + hg[j] - _cost(x, i, y, j, root, half)) / eps)
+        out[i, j] = math.exp((hf[i] + hg[j] - _cost(x, i, y, j, root, scale)) / eps)
 
 
 def _launch(kernel, rows, *args):
@@ -152,13 +150,10 @@ class CudaGeometry(Geometry):
     def __init__(self, x, y, metric):
         super().__init__(x, y, metric)
         self._xp = array_namespace(x, y)
-        if metric == "cosine":
-            from ._costs import cosine_embedding
-
-            x, y = (self._xp.asarray(cosine_embedding(to_numpy(p), side)) for p, side in ((x, 0), (y, 1)))
-        self._points = (self._float64(y), self._float64(x))  # (columns, rows) for axis=1
-        self._root = metric == "euclidean"
-        self._half = metric == "cosine"
+        description = metric_of(metric)
+        x, y = description.embed(self._float64(x), 0), description.embed(self._float64(y), 1)
+        self._points = (y, x)  # (columns, rows) for axis=1
+        self._root, self._scale = description.root, float(description.scale)
 
     def _float64(self, array):
         return self._xp.asarray(array, dtype=self._xp.float64)
@@ -171,7 +166,7 @@ class CudaGeometry(Geometry):
         rows, columns = self._oriented(axis)
         out = self._xp.empty(rows.shape[0], dtype=self._xp.float64)
         _launch(softmin_kernel, rows.shape[0], rows, columns, self._float64(h), float(eps), self._root,
-                self._half, out)
+                self._scale, out)
         return out
 
     def barycentric_map(self, h, eps, axis):
@@ -180,13 +175,13 @@ class CudaGeometry(Geometry):
         points = self._float64(self._other_points(axis))
         out = self._xp.empty((rows.shape[0], points.shape[1]), dtype=self._xp.float64)
         _launch(weighted_sum_kernel, rows.shape[0], rows, columns, self._float64(h), float(eps), lse, self._root,
-                self._half, points, out)
+                self._scale, points, out)
         return out
 
     def argmax(self, h):
         rows, columns = self._oriented(1)
         out = self._xp.empty(rows.shape[0], dtype=self._xp.int64)
-        _launch(argmax_kernel, rows.shape[0], rows, columns, self._float64(h), self._root, self._half, out)
+        _launch(argmax_kernel, rows.shape[0], rows, columns, self._float64(h), self._root, self._scale, out)
         return out
 
     def soft_masses(self, h, eps, weights, n_largest=0):
@@ -204,14 +199,14 @@ class CudaGeometry(Geometry):
         rows, columns = self._oriented(1)
         out = self._xp.empty(self.shape, dtype=self._xp.float64)
         _launch(plan_kernel, rows.shape[0], rows, columns, self._float64(hf), self._float64(hg), float(eps),
-                self._root, self._half, out)
+                self._root, self._scale, out)
         return out
 
     def plan_cost(self, hf, hg, eps):
         rows, columns = self._oriented(1)
         out = self._xp.empty(rows.shape[0], dtype=self._xp.float64)
         _launch(plan_cost_kernel, rows.shape[0], rows, columns, self._float64(hf), self._float64(hg), float(eps),
-                self._root, self._half, out)
+                self._root, self._scale, out)
         return float(self._xp.sum(out))
 
     def cost_statistic(self, kind, a, b):
@@ -222,7 +217,7 @@ class CudaGeometry(Geometry):
         rows, columns = self._oriented(1)
         means = self._xp.empty(rows.shape[0], dtype=self._xp.float64)
         maxima = self._xp.empty(rows.shape[0], dtype=self._xp.float64)
-        _launch(cost_moments_kernel, rows.shape[0], rows, columns, self._float64(b), self._root, self._half,
+        _launch(cost_moments_kernel, rows.shape[0], rows, columns, self._float64(b), self._root, self._scale,
                 means, maxima)
         a = self._float64(a)
         if kind == "mean":

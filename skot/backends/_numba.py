@@ -7,9 +7,9 @@ two-pass log-sum-exp: pass 1 finds the row maximum of ``h_j - c_ij``, pass 2 sum
 largest: below double precision for any m < 1e6). At small ``eps`` most terms are
 skipped, so the cost of an iteration falls as the kernel sharpens.
 
-The three named metrics reduce to one squared distance: ``"euclidean"`` takes its
-square root, and ``"cosine"`` is half the squared distance between augmented unit
-vectors (see :func:`cosine_embedding`).
+Every named metric is a squared distance between embedded points, square-rooted or not and
+scaled (the ``root`` and ``scale`` arguments of the kernels; see
+:class:`skot.backends._costs.Metric`).
 """
 
 import math
@@ -20,7 +20,7 @@ from numba import njit
 
 from ._base import Geometry
 from ._threads import one_blas_thread, run_chunks
-from ._costs import METRICS, cosine_embedding, far_point_assignment, max_sqeuclidean, median_cost
+from ._costs import far_point_assignment, max_sqeuclidean, median_cost, metric_of
 from ._exp import CUTOFF, FASTMATH, _exp_nonpositive
 from ._kernel import StoredKernel, logits_from_products_kernel
 
@@ -61,26 +61,26 @@ def _partial_distances(x, i, yt, buf):
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _cost_from(partial, x_last, y_last, root, half):
+def _cost_from(partial, x_last, y_last, root, scale):
     """The cost from a partial squared distance and the last coordinates."""
     diff = x_last - y_last
     c = partial + diff * diff
     if root:
-        return math.sqrt(c)
-    if half:
-        return 0.5 * c
+        c = math.sqrt(c)
+    if scale != 1.0:
+        return scale * c
     return c
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def _fill_logits(x, i, yt, h, root, half, buf):
+def _fill_logits(x, i, yt, h, root, scale, buf):
     """buf_j = h_j - c(x_i, y_j) for all j; returns max_j buf_j."""
     _partial_distances(x, i, yt, buf)
     last = yt.shape[0] - 1
     x_last = np.float64(x[i, last])
     top = -np.inf
     for j in range(yt.shape[1]):
-        value = h[j] - _cost_from(buf[j], x_last, yt[last, j], root, half)
+        value = h[j] - _cost_from(buf[j], x_last, yt[last, j], root, scale)
         buf[j] = value
         top = max(top, value)
     return top
@@ -100,7 +100,7 @@ def _softmax_weights(buf, top, inv_eps):
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def softmin_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
+def softmin_kernel(x, yt, h, eps, shift, root, scale, out, start, stop):
     """out_i = -eps log sum_j exp((h_j - c(x_i, y_j)) / eps).
 
     Without ``shift`` (an empty array), two passes: the row maximum, then the sum. Given
@@ -113,7 +113,7 @@ def softmin_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
     buf = np.empty(yt.shape[1])
     for i in range(start, stop):
         if shift.shape[0] == 0:
-            top = _fill_logits(x, i, yt, h, root, half, buf)
+            top = _fill_logits(x, i, yt, h, root, scale, buf)
             out[i] = -(top + eps * math.log(_softmax_weights(buf, top, inv_eps)))
             continue
         _partial_distances(x, i, yt, buf)
@@ -121,18 +121,18 @@ def softmin_kernel(x, yt, h, eps, shift, root, half, out, start, stop):
         top = shift[i]
         total = 0.0
         for j in range(yt.shape[1]):
-            c = _cost_from(buf[j], x_last, yt[last, j], root, half)
+            c = _cost_from(buf[j], x_last, yt[last, j], root, scale)
             total += _exp_nonpositive(min(max((h[j] - c - top) * inv_eps, -CUTOFF), 0.0))
         out[i] = -(top + eps * math.log(total))
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def barycentric_kernel(x, yt, h, eps, root, half, values_t, out, start, stop):
+def barycentric_kernel(x, yt, h, eps, root, scale, values_t, out, start, stop):
     """out_i = sum_j w_ij v_j, w_i = softmax_j((h_j - c(x_i, y_j)) / eps); NaN rows overflowed."""
     inv_eps = 1.0 / eps
     buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        top = _fill_logits(x, i, yt, h, root, half, buf)
+        top = _fill_logits(x, i, yt, h, root, scale, buf)
         if not np.isfinite(top):
             out[i, :] = np.nan
             continue
@@ -145,12 +145,12 @@ def barycentric_kernel(x, yt, h, eps, root, half, values_t, out, start, stop):
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def argmax_kernel(x, yt, h, root, half, out, start, stop):
+def argmax_kernel(x, yt, h, root, scale, out, start, stop):
     """out_i = argmax_j (h_j - c(x_i, y_j)): the Laguerre cell of x_i when h = g; -1 for rows
     whose costs overflowed."""
     buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        top = _fill_logits(x, i, yt, h, root, half, buf)
+        top = _fill_logits(x, i, yt, h, root, scale, buf)
         if not np.isfinite(top):
             out[i] = -1
             continue
@@ -174,7 +174,7 @@ def soft_masses_kernel(x, yt, h, eps, weights, n_chunks, masses, softmins, top_i
     for chunk in range(first, last):
         buf = np.empty(yt.shape[1])
         for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            top = _fill_logits(x, i, yt, h, False, False, buf)
+            top = _fill_logits(x, i, yt, h, False, 1.0, buf)
             total = _softmax_weights(buf, top, inv_eps)
             softmins[i] = -(top + eps * math.log(total))
             scale = weights[i] / total
@@ -206,7 +206,7 @@ def _largest(values, index, largest):
 
 
 @njit(cache=True, nogil=True)
-def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out, start, stop):
+def sample_kernel(x, yt, h, eps, root, scale, sorted_uniforms, out, start, stop):
     """Inverse-CDF draws from softmax_j((h_j - c(x_i, y_j)) / eps); uniforms sorted per row;
     -1 for rows whose costs overflowed."""
     inv_eps = 1.0 / eps
@@ -214,7 +214,7 @@ def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out, start, stop):
     m = yt.shape[1]
     buf = np.empty(m)
     for i in range(start, stop):
-        top = _fill_logits(x, i, yt, h, root, half, buf)
+        top = _fill_logits(x, i, yt, h, root, scale, buf)
         if not np.isfinite(top):
             out[i, :] = -1
             continue
@@ -232,16 +232,16 @@ def sample_kernel(x, yt, h, eps, root, half, sorted_uniforms, out, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def plan_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
+def plan_kernel(x, yt, hf, hg, eps, root, scale, out, start, stop):
     """out_ij = exp((hf_i + hg_j - c_ij) / eps)."""
     for i in range(start, stop):
-        _fill_logits(x, i, yt, hg, root, half, out[i])
+        _fill_logits(x, i, yt, hg, root, scale, out[i])
         for j in range(yt.shape[1]):
             out[i, j] = math.exp((hf[i] + out[i, j]) / eps)
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
+def plan_cost_kernel(x, yt, hf, hg, eps, root, scale, out, start, stop):
     """out_i = sum_j exp((hf_i + hg_j - c_ij) / eps) c_ij (row sums of P * C).
 
     With top_i = max_j (hg_j - c_ij): exp((hf_i + top_i) / eps) times a vectorised sum of
@@ -252,7 +252,7 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
     inv_eps = 1.0 / eps
     buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        top = _fill_logits(x, i, yt, hg, root, half, buf)
+        top = _fill_logits(x, i, yt, hg, root, scale, buf)
         total = 0.0
         for j in range(yt.shape[1]):
             exponent = (buf[j] - top) * inv_eps
@@ -262,12 +262,12 @@ def plan_cost_kernel(x, yt, hf, hg, eps, root, half, out, start, stop):
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def logits_kernel(x, yt, row_offsets, column_offsets, root, half, out, start, stop):
+def logits_kernel(x, yt, row_offsets, column_offsets, root, scale, out, start, stop):
     """out_ij = row_offsets_i + column_offsets_j - c(x_i, y_j); returns the column maxima over
     these rows."""
     column_max = np.full(yt.shape[1], -np.inf)
     for i in range(start, stop):
-        _fill_logits(x, i, yt, column_offsets, root, half, out[i])
+        _fill_logits(x, i, yt, column_offsets, root, scale, out[i])
         for j in range(yt.shape[1]):
             logit = out[i, j] + row_offsets[i]
             out[i, j] = logit
@@ -276,12 +276,12 @@ def logits_kernel(x, yt, row_offsets, column_offsets, root, half, out, start, st
 
 
 @njit(cache=True, nogil=True)
-def cost_moments_kernel(x, yt, a, b, root, half, mean_out, max_out, start, stop):
+def cost_moments_kernel(x, yt, a, b, root, scale, mean_out, max_out, start, stop):
     """Per row: sum_j b_j c_ij (weighted mean) and max over b_j > 0 of c_ij."""
     zero = np.zeros(yt.shape[1])
     buf = np.empty(yt.shape[1])
     for i in range(start, stop):
-        _fill_logits(x, i, yt, zero, root, half, buf)
+        _fill_logits(x, i, yt, zero, root, scale, buf)
         total = 0.0
         top = 0.0
         for j in range(yt.shape[1]):
@@ -304,24 +304,21 @@ class OnlineGeometry(Geometry):
         dtype = np.float32 if (x.dtype == np.float32 and y.dtype == np.float32) else np.float64
         x = np.ascontiguousarray(x, dtype=dtype)
         y = np.ascontiguousarray(y, dtype=dtype)
-        if metric not in METRICS:
-            raise ValueError(f"Unknown metric {metric!r} for the compiled kernels; expected one of {METRICS}.")
+        description = metric_of(metric)
         # The kernels index by these shapes: a mismatch would read outside the arrays.
         if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] == 0:
             raise ValueError(f"OnlineGeometry needs points of shapes (n, d) and (m, d), d >= 1; got {x.shape} "
                              f"and {y.shape}.")
         super().__init__(x, y, metric)
-        if metric == "cosine":
-            x, y = cosine_embedding(x, 0), cosine_embedding(y, 1)
+        x, y = description.embed(x, 0), description.embed(y, 1)
         # Rows of one side and the other side transposed, so kernels vectorise along it; the
         # transposes are made on first use (a semi-discrete fit never needs the samples').
         self._rows = (np.ascontiguousarray(y), np.ascontiguousarray(x))
         self._columns = [None, None]
-        self._root = metric == "euclidean"
-        self._half = metric == "cosine"
+        self._root, self._scale, self._description = description.root, float(description.scale), description
         # Last (h, eps, result) of softmin along each axis, to skip the maximum pass.
         self._last_softmin = {0: None, 1: None}
-        self._by_products = metric == "sqeuclidean" and x.shape[1] >= GEMM_MIN_DIM
+        self._by_products = description.plain_squared and x.shape[1] >= GEMM_MIN_DIM
         self._centred = None
         self._kernel_fits = x.shape[0] * y.shape[0] * 8 <= kernel_memory * 2**20
         self._kernel = None
@@ -370,10 +367,10 @@ class OnlineGeometry(Geometry):
                 delta = np.where(h == last[0], 0.0, h - last[0])
             if delta.max() - delta.min() <= SHIFT_SPAN * eps:
                 shift = delta.max() - last[2]
-                _run_rows(softmin_kernel, rows, cols, h, eps, shift, self._root, self._half, out)
+                _run_rows(softmin_kernel, rows, cols, h, eps, shift, self._root, self._scale, out)
                 self._last_softmin[axis] = (h, eps, out)
                 return out
-        _run_rows(softmin_kernel, rows, cols, h, eps, NO_SHIFT, self._root, self._half, out)
+        _run_rows(softmin_kernel, rows, cols, h, eps, NO_SHIFT, self._root, self._scale, out)
         self._last_softmin[axis] = (h, eps, out)
         return out
 
@@ -392,7 +389,7 @@ class OnlineGeometry(Geometry):
         else:
             rows, cols = self._oriented(1)
             run_chunks(lambda start, stop: maxima.append(logits_kernel(
-                rows, cols, row_offsets, column_offsets, self._root, self._half, logits, start, stop)),
+                rows, cols, row_offsets, column_offsets, self._root, self._scale, logits, start, stop)),
                 n, _pairs_per_row(cols))
         return StoredKernel(logits, row_offsets, column_offsets, eps, np.max(maxima, axis=0) if axis == 0 else None)
 
@@ -439,7 +436,7 @@ class OnlineGeometry(Geometry):
         if self._products_resolve(eps):
             return self._barycentric_map_by_products(h, eps, axis, points)
         out = np.empty((rows.shape[0], points.shape[1]))
-        _run_rows(barycentric_kernel, rows, cols, h, eps, self._root, self._half, np.ascontiguousarray(points.T), out)
+        _run_rows(barycentric_kernel, rows, cols, h, eps, self._root, self._scale, np.ascontiguousarray(points.T), out)
         far = np.isnan(out[:, 0])
         if far.any():
             out[far] = points[self._far_assignment(far, axis)]
@@ -468,14 +465,14 @@ class OnlineGeometry(Geometry):
 
     def _far_assignment(self, far, axis):
         """The other cloud's point that rows ``far`` (mask), whose costs overflowed, tend to."""
-        own = self.x if axis == 1 else self.y
-        return far_point_assignment(own[far], self._other_points(axis), self.metric)
+        own, other = self._rows[::-1] if axis == 1 else self._rows
+        return far_point_assignment(own[far], other, self.metric)
 
     def sample(self, h, eps, axis, n_samples, rng):
         rows, cols = self._oriented(axis)
         uniforms = np.sort(rng.uniform(size=(rows.shape[0], n_samples)), axis=1)
         out = np.empty((rows.shape[0], n_samples), dtype=np.intp)
-        _run_rows(sample_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._half, uniforms, out)
+        _run_rows(sample_kernel, rows, cols, self._axis_values(h, axis), float(eps), self._root, self._scale, uniforms, out)
         far = out[:, 0] < 0
         if far.any():
             out[far] = self._far_assignment(far, axis)[:, None]
@@ -485,13 +482,13 @@ class OnlineGeometry(Geometry):
     def argmax(self, h):
         rows, points = self._rows[1], self._rows[0]
         out = np.empty(rows.shape[0], dtype=np.intp)
-        if self.metric == "sqeuclidean" and rows.shape[1] >= GEMM_MIN_DIM:
+        if self._by_products:
             # argmax_j h_j - |x_i - y_j|^2 = argmax_j (h_j - |y_j|^2) + 2 <x_i, y_j>: BLAS products.
             offset = self._axis_values(h, 1) - np.einsum("ij,ij->i", points, points, dtype=np.float64)
             _for_row_products(rows, points, lambda start, products: argmax_products_kernel(
                 products, offset, out[start:start + len(products)]))
             return out
-        _run_rows(argmax_kernel, rows, self._oriented(1)[1], self._axis_values(h, 1), self._root, self._half, out)
+        _run_rows(argmax_kernel, rows, self._oriented(1)[1], self._axis_values(h, 1), self._root, self._scale, out)
         far = out < 0
         if far.any():
             out[far] = self._far_assignment(far, 1)
@@ -499,8 +496,8 @@ class OnlineGeometry(Geometry):
 
     def soft_masses(self, h, eps, weights, n_largest=0):
         rows, cols = self._oriented(1)
-        if self._root or self._half:
-            raise ValueError("soft cell masses are implemented for the squared Euclidean cost.")
+        if self._root or self._scale != 1.0:
+            raise ValueError("soft cell masses are implemented for squared distances.")
         n_chunks = max(1, min(64, rows.shape[0]))
         masses = np.zeros((n_chunks, cols.shape[1]))
         softmins = np.empty(rows.shape[0])
@@ -517,7 +514,7 @@ class OnlineGeometry(Geometry):
     def plan(self, hf, hg, eps):
         rows, cols = self._oriented(1)
         out = np.empty(self.shape)
-        _run_rows(plan_kernel, rows, cols, self._axis_values(hf, 0), self._axis_values(hg, 1), float(eps), self._root, self._half, out)
+        _run_rows(plan_kernel, rows, cols, self._axis_values(hf, 0), self._axis_values(hg, 1), float(eps), self._root, self._scale, out)
         return out
 
     def plan_cost(self, hf, hg, eps):
@@ -534,7 +531,7 @@ class OnlineGeometry(Geometry):
                 float(eps), out[start:start + len(products)]))
             return float(out.sum())
         rows, cols = self._oriented(1)
-        _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._half, out)
+        _run_rows(plan_cost_kernel, rows, cols, hf, hg, float(eps), self._root, self._scale, out)
         return float(out.sum())
 
     def _mean_cost_of_centred_points(self, a, b):
@@ -551,14 +548,15 @@ class OnlineGeometry(Geometry):
             return median_cost(self.x, self.y, a, b, self.metric)
         if kind not in ("mean", "max"):
             raise ValueError(f"Unknown cost statistic {kind!r}.")
-        if kind == "mean" and self.metric == "sqeuclidean":
+        if kind == "mean" and self._description.plain_squared:
             return self._mean_cost_of_centred_points(_float64(a), _float64(b))
-        if kind == "max" and self.metric in ("sqeuclidean", "euclidean") and self.x.shape[1] <= 3:
-            largest = max_sqeuclidean(self.x[np.asarray(a) > 0], self.y[np.asarray(b) > 0])
-            return math.sqrt(largest) if self._root else largest
+        columns, rows = self._rows
+        if kind == "max" and rows.shape[1] <= 3:
+            return float(self._description.from_squared(max_sqeuclidean(rows[np.asarray(a) > 0],
+                                                                        columns[np.asarray(b) > 0])))
         rows, cols = self._oriented(1)
         mean_rows, max_rows = np.empty(self.shape[0]), np.empty(self.shape[0])
-        _run_rows(cost_moments_kernel, rows, cols, self._axis_values(a, 0), self._axis_values(b, 1), self._root, self._half, mean_rows,
+        _run_rows(cost_moments_kernel, rows, cols, self._axis_values(a, 0), self._axis_values(b, 1), self._root, self._scale, mean_rows,
                   max_rows)
         return float(a @ mean_rows) if kind == "mean" else float(max_rows.max())
 

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from .._progress import Progress
-from ._costs import cosine_embedding, pairwise_cost
+from ._costs import metric_of, pairwise_cost
 from ._numba import _cost_from
 
 # Points with at least this many coordinates are priced from their cost matrix (a cdist,
@@ -44,8 +44,8 @@ PRICING_MATH = {"nnan", "nsz", "contract"}
 
 
 @njit(inline="always")
-def _pair_cost(x, yt, i, j, dense, root, half):
-    """C_ij: ``x[i, j]`` when ``dense``, else |x_i - y_j|^2 (square-rooted or halved)."""
+def _pair_cost(x, yt, i, j, dense, root, scale):
+    """C_ij: ``x[i, j]`` when ``dense``, else |x_i - y_j|^2 (square-rooted, scaled)."""
     if dense:
         return x[i, j]
     last = x.shape[1] - 1
@@ -53,7 +53,7 @@ def _pair_cost(x, yt, i, j, dense, root, half):
     for k in range(last):
         diff = x[i, k] - yt[k, j]
         partial += diff * diff
-    return _cost_from(partial, x[i, last], yt[last, j], root, half)
+    return _cost_from(partial, x[i, last], yt[last, j], root, scale)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -84,12 +84,12 @@ def north_west_corner(a, b, order_a, order_b, tree_i, tree_j, flow):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _path_potentials(x, yt, dense, root, half, tree_i, tree_j, w):
+def _path_potentials(x, yt, dense, root, scale, tree_i, tree_j, w):
     """Potentials of a north-west corner basis, along its path (each arc adds one node)."""
     n = x.shape[0]
     for k in range(tree_i.shape[0]):
         i, j = tree_i[k], tree_j[k]
-        c = _pair_cost(x, yt, i, j, dense, root, half)
+        c = _pair_cost(x, yt, i, j, dense, root, scale)
         if k == 0:
             w[i], w[n + j] = 0.0, -c
         elif i != tree_i[k - 1]:
@@ -142,14 +142,14 @@ def _root_tree(top, n, tree_i, tree_j, parent, parent_arc, thread, previous, siz
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, thread, w):
+def _set_potentials(top, x, yt, dense, root, scale, n, tree_i, tree_j, parent_arc, thread, w):
     """Potentials from the tree's costs in preorder (parents first): ``C_ij - w_i + w_{n+j}
     = 0`` on every arc (``w_top = 0``; u = w on the sources, v = -w on the targets)."""
     w[top] = 0.0
     node = thread[top]
     while node != top:
         k = parent_arc[node]
-        c = _pair_cost(x, yt, tree_i[k], tree_j[k], dense, root, half)
+        c = _pair_cost(x, yt, tree_i[k], tree_j[k], dense, root, scale)
         w[node] = c + w[n + tree_j[k]] if node < n else w[tree_i[k]] - c
         node = thread[node]
 
@@ -238,7 +238,7 @@ def _shift_run(first, count, shift, thread, w):
 
 
 @njit(inline="always", fastmath=PRICING_MATH)
-def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
+def _reduced_segment(x, yt, dense, root, scale, i, start, stop, w_target, buf):
     """buf[:stop - start] = C_ij + w_{n+j} for j in [start, stop), vectorised along j;
     returns its minimum (the reduced costs plus w_i). The loops index views from 0, which
     numba knows non-negative (an offset index costs a wraparound test that blocks SIMD)."""
@@ -248,7 +248,7 @@ def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
         row = x[i, start:stop]
         for t in range(width):
             buf[t] = row[t] + w_j[t]
-    elif x.shape[1] == 2 and not (root or half):
+    elif x.shape[1] == 2 and not root and scale == 1.0:
         # The common plane case in one pass.
         x_0, x_1 = x[i, 0], x[i, 1]
         y_0, y_1 = yt[0, start:stop], yt[1, start:stop]
@@ -271,9 +271,9 @@ def _reduced_segment(x, yt, dense, root, half, i, start, stop, w_target, buf):
         if root:
             for t in range(width):
                 buf[t] = math.sqrt(buf[t])
-        elif half:
+        if scale != 1.0:
             for t in range(width):
-                buf[t] *= 0.5
+                buf[t] *= scale
         for t in range(width):
             buf[t] += w_j[t]
     return _least(buf, width)
@@ -294,7 +294,7 @@ def _least(buf, width):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=PRICING_MATH)
-def _entering(x, yt, dense, root, half, w, threshold, block, position, buf):
+def _entering(x, yt, dense, root, scale, w, threshold, block, position, buf):
     """Block search from ``position`` (a flat pair index) for a pair of reduced cost below
     ``threshold``: the most negative of the first block that has one. Returns (reduced, p,
     q, position) with p = -1 when no pair has one. Each row segment is priced in a buffer
@@ -308,7 +308,7 @@ def _entering(x, yt, dense, root, half, w, threshold, block, position, buf):
     scanned = in_block = 0
     while scanned < pairs:
         stop = min(m, j + block - in_block, j + pairs - scanned)
-        least = _reduced_segment(x, yt, dense, root, half, i, j, stop, w_target, buf)
+        least = _reduced_segment(x, yt, dense, root, scale, i, j, stop, w_target, buf)
         if least - w[i] < best:
             best, p = least - w[i], i
             for t in range(stop - j):
@@ -400,7 +400,7 @@ def _push_around(flow, path_arcs, count_q, count_p):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j, flow, w):
+def simplex_kernel(x, yt, dense, root, scale, tol, max_iter, top, tree_i, tree_j, flow, w):
     """Optimal basis from the feasible one in ``tree_*``, ``flow`` (rooted at source
     ``top``); potentials into ``w`` (see :func:`_set_potentials`). Returns (pivots, least
     reduced cost over all pairs); pivots = -1 when ``max_iter`` pivots did not reach
@@ -427,18 +427,18 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
     block = np.int64(max(64, int(math.sqrt(n * (nodes - n)))))
     position = np.int64(0)
     pivots = 0
-    _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, thread, w)
+    _set_potentials(top, x, yt, dense, root, scale, n, tree_i, tree_j, parent_arc, thread, w)
     exact_potentials = True
     while True:
         if not exact_potentials:
             # Potentials from the tree's costs (shifts accumulate rounding), then every pair.
-            _set_potentials(top, x, yt, dense, root, half, n, tree_i, tree_j, parent_arc, thread, w)
-            best, p, q, _ = _entering(x, yt, dense, root, half, w, np.inf, n * (nodes - n), np.int64(0), buf)
+            _set_potentials(top, x, yt, dense, root, scale, n, tree_i, tree_j, parent_arc, thread, w)
+            best, p, q, _ = _entering(x, yt, dense, root, scale, w, np.inf, n * (nodes - n), np.int64(0), buf)
             if best >= -tol:
                 return pivots, best
             exact_potentials = True
         else:
-            best, p, q, position = _entering(x, yt, dense, root, half, w, -tol, block, position, buf)
+            best, p, q, position = _entering(x, yt, dense, root, scale, w, -tol, block, position, buf)
             if p < 0:
                 exact_potentials = False
                 continue
@@ -462,18 +462,18 @@ def simplex_kernel(x, yt, dense, root, half, tol, max_iter, top, tree_i, tree_j,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _arc_costs(x, yt, dense, root, half, rows, cols, out):
+def _arc_costs(x, yt, dense, root, scale, rows, cols, out):
     for k in range(rows.shape[0]):
-        out[k] = _pair_cost(x, yt, rows[k], cols[k], dense, root, half)
+        out[k] = _pair_cost(x, yt, rows[k], cols[k], dense, root, scale)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _c_transform(x, yt, dense, root, half, rows, v, out):
+def _c_transform(x, yt, dense, root, scale, rows, v, out):
     """``out[k] = min_j C_{rows[k], j} - v_j``: the dual potential of a row left out."""
     for k in range(rows.shape[0]):
         best = np.inf
         for j in range(v.shape[0]):
-            best = min(best, _pair_cost(x, yt, rows[k], j, dense, root, half) - v[j])
+            best = min(best, _pair_cost(x, yt, rows[k], j, dense, root, scale) - v[j])
         out[k] = best
 
 
@@ -495,14 +495,13 @@ class SimplexSolution(NamedTuple):
 
 
 def _kernel_data(cost, x, y, metric):
-    """(rows, transposed columns, dense, root, half) for the compiled cost of a problem."""
+    """(rows, transposed columns, dense, root, scale) for the compiled cost of a problem."""
     if cost is not None:
-        return np.ascontiguousarray(cost, dtype=np.float64), np.empty((1, 1)), True, False, False
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if metric == "cosine":
-        x, y = cosine_embedding(x, 0), cosine_embedding(y, 1)
-    return np.ascontiguousarray(x), np.ascontiguousarray(y.T), False, metric == "euclidean", metric == "cosine"
+        return np.ascontiguousarray(cost, dtype=np.float64), np.empty((1, 1)), True, False, 1.0
+    description = metric_of(metric)
+    x = description.embed(np.asarray(x, dtype=np.float64), 0)
+    y = description.embed(np.asarray(y, dtype=np.float64), 1)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y.T), False, description.root, float(description.scale)
 
 
 def _principal_order(x, y):
@@ -517,16 +516,14 @@ def _principal_order(x, y):
             np.argsort(np.einsum("ij,j->i", y, axis), kind="stable"))
 
 
-def _cost_bound(data, metric):
+def _cost_bound(data):
     """An upper bound of every cost, at most four times the largest (the tolerance's unit)."""
-    x, yt, dense = data[:3]
+    x, yt, dense, root, scale = data
     if dense:
         return float(np.abs(x).max())
-    if metric == "cosine":
-        return 2.0
     centre = 0.5 * (x.mean(axis=0) + yt.mean(axis=1))
     reach = np.sqrt(((x - centre) ** 2).sum(axis=1).max()) + np.sqrt(((yt.T - centre) ** 2).sum(axis=1).max())
-    return float(reach if metric == "euclidean" else reach**2)
+    return float(scale * (reach if root else reach**2))
 
 
 def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", basis=None, max_iter=None,
@@ -569,7 +566,7 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
             data = _kernel_data(pairwise_cost(x_kept, y_kept, metric), None, None, metric)
     a_kept, b_kept = np.ascontiguousarray(kept(a, kept_a)), np.ascontiguousarray(kept(b, kept_b))
     size = n + m - 1
-    sorted_1d = cost is None and np.asarray(x).shape[1] == 1 and metric in ("sqeuclidean", "euclidean")
+    sorted_1d = cost is None and np.asarray(x).shape[1] == 1 and metric_of(metric).embedding is None
     if basis is not None:
         tree_i, tree_j, flow, top = (np.copy(part) for part in basis)
     else:
@@ -583,7 +580,7 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
         _path_potentials(*data, tree_i, tree_j, w)
         pivots, least_reduced = 0, None
     else:
-        tol = 1e-12 * max(_cost_bound(data, metric), np.finfo(float).tiny)
+        tol = 1e-12 * max(_cost_bound(data), np.finfo(float).tiny)
         max_iter = 50 * (n + m) ** 2 if max_iter is None else int(max_iter)
         pivots, least_reduced = _pivot(data, tol, max_iter, top, tree_i, tree_j, flow, w, Progress("network simplex",
                                                                                                     verbose))

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from ..backends import transport_simplex
-from ..backends._costs import check_representable, power_of_two
+from ..backends._costs import check_representable, metric_of, power_of_two
 from ._validation import COUNT_OR_NONE, VERBOSE, checked
 
 
@@ -88,10 +88,12 @@ def _point_unit(x, y, metric):
     simplex prices costs of order one whatever the magnitude of the data; the potentials and
     the cost are scaled back, and refused when float64 cannot hold them.
     """
-    if metric == "cosine":
+    degree = metric_of(metric).degree
+    if not degree:
         return 1.0, 1.0
     length = _extent(x, y)
-    unit = length * length if metric == "sqeuclidean" else length
+    with np.errstate(over="ignore"):  # an infinite unit is refused just below
+        unit = float(np.float64(length) ** degree)
     if unit > 1.0:
         check_representable(unit, f"{metric} cost unit of the points")
     return length, unit
