@@ -6,7 +6,7 @@ and on their device. Memory is O(n m): the generic path for moderate sizes.
 """
 
 from ._arrays import array_namespace, device
-from ._base import Geometry
+from ._base import REDUCTIONS, Geometry
 from ._costs import metric_of
 
 __all__ = ["ArrayAPIGeometry", "logsumexp"]
@@ -21,6 +21,8 @@ def logsumexp(values, axis, xp):
 
 class ArrayAPIGeometry(Geometry):
     """Geometry on a stored cost matrix in the points' array namespace, float64."""
+
+    provides = REDUCTIONS - {"sample", "largest_weights"}
 
     def __init__(self, x, y, metric):
         xp = array_namespace(x, y)

@@ -8,11 +8,20 @@ reference) or to recompute it on the fly (online kernels, O(n + m) memory).
 Conventions: ``axis=1`` reduces over ``j`` (one value per row ``x_i``, ``h`` has
 length m); ``axis=0`` reduces over ``i`` (one value per column ``y_j``, ``h``
 has length n). Log-weighted potentials are ``h = f + eps * log(a)``.
+
+A geometry names what it computes in ``provides``: the reductions below, ``"largest_weights"``
+(``soft_masses`` with ``n_largest > 0``) and ``"median"`` (that cost statistic; ``"mean"`` and
+``"max"`` are always there). The others raise an error that says so.
 """
+
+REDUCTIONS = frozenset({"softmin", "barycentric_map", "argmax", "soft_masses", "largest_weights", "plan",
+                        "plan_cost", "median", "sample"})
 
 
 class Geometry:
     """Abstract geometry; see the module docstring for conventions."""
+
+    provides = REDUCTIONS
 
     def __init__(self, x, y, metric):
         self.x = x

@@ -15,7 +15,7 @@ import math
 from numba import cuda
 
 from ._arrays import array_namespace, to_numpy
-from ._base import Geometry
+from ._base import REDUCTIONS, Geometry
 from ._costs import median_cost, metric_of
 
 THREADS_PER_BLOCK = 128
@@ -143,6 +143,8 @@ class CudaGeometry(Geometry):
     results are arrays of the same library. ``sample`` (conditional draws) is not
     available on the GPU.
     """
+
+    provides = REDUCTIONS - {"sample", "largest_weights"}
 
     def sample(self, h, eps, axis, n_samples, rng):
         raise ValueError("Conditional sampling runs on NumPy arrays; the CUDA backend does not sample.")

@@ -40,6 +40,8 @@ class BlockGeometry(Geometry):
     ``plan_cost`` and the ``"mean"`` / ``"max"`` cost statistics.
     """
 
+    provides = frozenset({"softmin", "plan_cost"})
+
     def __init__(self, x, y, metric):
         import dask
         import dask.array as da

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from ._base import Geometry
+from ._base import REDUCTIONS, Geometry
 from ._threads import one_blas_thread, run_chunks
 from ._costs import far_point_assignment, max_sqeuclidean, median_cost, metric_of
 from ._exp import CUTOFF, FASTMATH, _exp_nonpositive
@@ -319,6 +319,8 @@ class OnlineGeometry(Geometry):
         # Last (h, eps, result) of softmin along each axis, to skip the maximum pass.
         self._last_softmin = {0: None, 1: None}
         self._by_products = description.plain_squared and x.shape[1] >= GEMM_MIN_DIM
+        if self._root or self._scale != 1.0:
+            self.provides = REDUCTIONS - {"soft_masses", "largest_weights"}
         self._centred = None
         self._kernel_fits = x.shape[0] * y.shape[0] * 8 <= kernel_memory * 2**20
         self._kernel = None
