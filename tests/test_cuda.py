@@ -114,10 +114,14 @@ def test_only_sinkhorn_transport_runs_the_cuda_kernels_on_cupy_arrays(monkeypatc
     array-API path to the others (namespace faked: no CuPy here)."""
     import array_api_strict
 
-    from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
-    from skot.estimators import _base
+    import sklearn
 
-    monkeypatch.setattr(_base, "is_cupy_namespace", lambda xp: True)
-    assert SinkhornTransport()._array_api_backend(array_api_strict) == "cupy"
-    for estimator in (GaussianBuresMap(), SemiDiscreteMap(), WassersteinBarycenter()):
-        assert estimator._array_api_backend(array_api_strict) == "array_api"
+    import skot.backends
+    from skot import GaussianBuresMap, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter
+
+    monkeypatch.setattr(skot.backends, "is_cupy_namespace", lambda xp: True)
+    X = array_api_strict.asarray(np.zeros((3, 2)))
+    with sklearn.config_context(array_api_dispatch=True):
+        assert SinkhornTransport()._backend_for(X) == "cupy"
+        for estimator in (GaussianBuresMap(), SemiDiscreteMap(), WassersteinBarycenter()):
+            assert estimator._backend_for(X) == "array_api"

@@ -137,6 +137,10 @@ def test_dask_fit_input_checks(client):
         SinkhornTransport().fit(bad, sample_domain=domain)
     with pytest.raises(ValueError, match="median"):
         SinkhornTransport(cost_scale="median").fit(lazy, sample_domain=domain)
+    # Row blocks run numba's kernels: a request for another backend is refused, not ignored.
+    with pytest.raises(ValueError, match="backend='numpy' does not take dask arrays"):
+        SinkhornTransport(backend="numpy").fit(lazy, sample_domain=domain)
+    assert SinkhornTransport(backend="numba", tol=1e-6).fit(lazy, sample_domain=domain).backend_ == "dask"
 
 
 @pytest.mark.parametrize("model", [

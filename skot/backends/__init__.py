@@ -5,6 +5,8 @@ compiled kernels, run on several threads when the work pays (O(n + m) memory), a
 default on CPU.
 """
 
+import numpy as np
+
 from ._array_api import logsumexp
 from ._arrays import (FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, assemble_rows, copy_rows, device,
                       float_dtypes, is_cupy_namespace, is_dask_array, like, namespace, take_rows, to_numpy)
@@ -24,10 +26,30 @@ __all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Metric", "Ge
            "take_rows", "to_numpy", "pairwise_cost", "resolve_backend", "SimplexSolution", "transport_simplex"]
 
 
-def resolve_backend(backend, metric="sqeuclidean"):
-    """Name of the backend that will run: ``"auto"`` picks the fastest available."""
+def resolve_backend(backend, metric="sqeuclidean", X=None, *, cuda_kernels=False):
+    """Name of the backend that runs the requested ``backend`` on rows like ``X`` under ``metric``.
+
+    NumPy rows (or ``X`` None): ``"auto"`` is ``"numba"``, or ``"numpy"`` for a callable metric.
+    Dask arrays: ``"dask"`` (row blocks through numba's kernels) for ``"auto"`` and ``"numba"``.
+    Other namespaces (scikit-learn's ``array_api_dispatch`` on): ``"cupy"`` (the fused CUDA
+    kernels) for CuPy arrays when the caller runs them (``cuda_kernels``) and asks ``"auto"`` or
+    ``"cupy"``, else ``"array_api"`` (the dense geometry of the namespace), for ``"auto"`` and
+    ``"numpy"``. Any other request is refused with a ValueError saying what to use.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; expected one of {BACKENDS}.")
+    if X is not None and is_dask_array(X):
+        if backend not in ("auto", "numba"):
+            raise ValueError(f"backend={backend!r} does not take dask arrays (their row blocks run numba's "
+                             "kernels); use backend='auto' or 'numba', or compute the array first.")
+        return "dask"
+    xp = None if X is None else array_namespace_of(X)
+    if xp is not None and xp is not np:
+        if is_cupy_namespace(xp) and backend in ("auto", "cupy"):
+            return "cupy" if cuda_kernels else "array_api"
+        if backend not in ("auto", "numpy"):
+            raise ValueError(f"backend={backend!r} does not take {xp.__name__} arrays; use backend='auto'.")
+        return "array_api"
     if backend == "cupy":
         try:
             import cupy  # noqa: F401
@@ -36,6 +58,9 @@ def resolve_backend(backend, metric="sqeuclidean"):
                 "backend='cupy' requires CuPy, which is not installed; "
                 "install skot[gpu] or use backend='numpy' or 'numba'."
             ) from None
+        if X is not None:
+            raise ValueError("backend='cupy' takes CuPy arrays, under "
+                             "sklearn.config_context(array_api_dispatch=True).")
         return "cupy"
     if backend == "auto":
         return "numpy" if callable(metric) else "numba"

@@ -13,7 +13,7 @@ from .._progress import fitted
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain
 from ..backends import (BACKENDS, array_namespace_of, as_dtype, assemble_rows, device, float_dtypes,
-                        get_geometry, like, namespace, resolve_backend, take_rows, to_numpy)
+                        get_geometry, like, namespace, take_rows, to_numpy)
 from ..solvers import (
     bures_barycenter,
     fit_gaussian,
@@ -181,7 +181,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     def _fit(self, X, y, sample_domain, sample_weight):
         xp = array_namespace_of(X)
         X = validate_data(self, X, dtype=float_dtypes(xp))
-        backend = resolve_backend(self.backend) if xp is np else self._array_api_backend(xp)
+        backend = self._backend_for(X)
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
         labels, measures = self._measures(X, domains, sample_weight)
         weights = self._domain_weights(len(labels))

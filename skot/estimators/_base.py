@@ -15,7 +15,7 @@ from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain, split_source_target
 from .._progress import fitted
 from ..backends import (FLOAT_DTYPES, array_namespace_of, assemble_rows, check_representable, float_dtypes,
-                        is_cupy_namespace, is_dask_array, resolve_backend, take_rows)
+                        is_dask_array, resolve_backend, take_rows)
 
 
 def warn_if_not_converged(estimator, result, tol, quantity="marginal error"):
@@ -180,17 +180,9 @@ class DomainTransformerMixin(TransformerMixin):
             X = X.compute()  # estimators without a block geometry fit in memory
         if is_dask_array(X):
             X = self._validate_dask_rows(X)
-            resolve_backend(self.backend, metric)
-            return X, "dask", split_source_target(X, y, sample_domain, sample_weight)
-        xp = array_namespace_of(X)
-        X = validate_data(self, X, dtype=float_dtypes(xp))
-        if xp is np:
-            backend = resolve_backend(self.backend, metric)
-            if backend == "cupy":
-                raise ValueError("backend='cupy' takes CuPy arrays, under sklearn.config_context(array_api_dispatch=True).")
         else:
-            backend = self._array_api_backend(xp)
-        return X, backend, split_source_target(X, y, sample_domain, sample_weight)
+            X = validate_data(self, X, dtype=float_dtypes(array_namespace_of(X)))
+        return X, self._backend_for(X, metric), split_source_target(X, y, sample_domain, sample_weight)
 
     # Estimators whose fit runs array-API-generic code on non-NumPy arrays.
     _supports_array_api = False
@@ -206,18 +198,15 @@ class DomainTransformerMixin(TransformerMixin):
         """A fitted array attribute in the namespace and on the device of the fit's X."""
         return self._fitted_attribute
 
-    def _array_api_backend(self, xp):
-        """Backend name for arrays of namespace ``xp`` (array_api_dispatch on)."""
-        if not self._array_api_supported():
+    def _backend_for(self, X, metric="sqeuclidean"):
+        """The backend that runs this estimator on validated rows ``X`` (see ``resolve_backend``)."""
+        xp = array_namespace_of(X)
+        if xp is not np and not is_dask_array(X) and not self._array_api_supported():
             raise ValueError(
                 f"{type(self).__name__} with these parameters does not support {xp.__name__} arrays; "
                 "give NumPy arrays or turn array_api_dispatch off."
             )
-        if is_cupy_namespace(xp) and self.backend in ("auto", "cupy"):
-            return "cupy" if self._runs_cuda_kernels else "array_api"
-        if self.backend not in ("auto", "numpy"):
-            raise ValueError(f"backend={self.backend!r} does not take {xp.__name__} arrays; use backend='auto'.")
-        return "array_api"
+        return resolve_backend(self.backend, metric, X, cuda_kernels=self._runs_cuda_kernels)
 
     def _validate_dask_rows(self, X):
         """Checks of a dask array of rows without loading it: 2-D, float, finite (one pass)."""
