@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from scipy import sparse
-from skot.backends import pairwise_cost
+from skot.backends import pairwise_cost, transport_simplex
 from skot.solvers import exact_plan, exact_transport
 
 from .reference import lp_transport_cost
@@ -121,6 +121,11 @@ def test_limits_and_bad_weights_are_clear_errors():
         exact_transport(x, y, -np.full(30, 1 / 30), np.full(40, 1 / 40))
     with pytest.raises(ValueError, match="shapes"):
         exact_plan(np.ones((3, 4)), np.full(4, 0.25), np.full(4, 0.25))
+    # The backend's own entry point checks sizes too (its kernels would read outside the arrays).
+    a, b = np.full(30, 1 / 30), np.full(40, 1 / 40)
+    for given in ({"x": x[:20], "y": y}, {"x": x, "y": y[:, :1]}, {"cost": np.ones((30, 39))}):
+        with pytest.raises(ValueError, match="transport_simplex needs weights"):
+            transport_simplex(a, b, **given)
 
 
 def test_progress_runs_resume_from_the_last_basis_to_the_same_optimum(monkeypatch, caplog):

@@ -548,6 +548,17 @@ def transport_simplex(a, b, cost=None, *, x=None, y=None, metric="sqeuclidean", 
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
+    # The kernels index by these sizes: a mismatch would read outside the arrays.
+    if cost is not None:
+        given, fits = f"a cost of shape {np.shape(cost)}", np.shape(cost) == (a.size, b.size)
+    else:
+        shapes = np.shape(x), np.shape(y)
+        given = f"points of shapes {shapes[0]} and {shapes[1]}"
+        fits = len(shapes[0]) == len(shapes[1]) == 2 and shapes[0][1] == shapes[1][1] and (
+            shapes[0][0], shapes[1][0]) == (a.size, b.size)
+    if a.ndim != 1 or b.ndim != 1 or not fits:
+        raise ValueError(f"transport_simplex needs weights a (n,) and b (m,) with a cost (n, m) or points "
+                         f"(n, d) and (m, d); got weights {a.shape}, {b.shape} and {given}.")
     b = b * (a.sum() / b.sum())
     kept_a, kept_b = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     all_kept = len(kept_a) == len(a) and len(kept_b) == len(b)
