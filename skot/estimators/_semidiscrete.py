@@ -11,9 +11,11 @@ from sklearn.utils.validation import check_array, validate_data
 
 from .._domain import infer_sample_domain, split_source_target
 from ..backends import (BACKENDS, FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, check_representable,
-                        device, get_geometry, like, namespace, resolve_backend, take_rows, to_numpy)
+                        get_geometry, like, namespace, take_rows, to_numpy)
 from ..solvers import (
+    cell_barycenters,
     fit_gaussian,
+    learn_target_points,
     psd_power,
     semidiscrete_dual,
     semidiscrete_newton,
@@ -156,20 +158,17 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         if backend == "array_api":  # points and weights given or drawn on the host
             points, b = like(points, source), like(b, source)
         scale, eps = self._scale_and_eps(source, a, points, b, backend)
-        result, n_iter = None, 0
-        for _ in range(MAX_QUANTIZATION_ROUNDS if learn else 1):
-            geometry = self._geometry(source, points, backend)
-            result, sgd_state = self._solve(source, a, points, b, eps, scale, backend, result)
-            n_iter += result.n_iter
-            if not learn:
-                break
-            moved = self._cell_barycenters(geometry, source, a, points, result.potential, eps, b)
-            shift = np.sqrt(float(namespace(moved).max(namespace(moved).sum((moved - points) ** 2, axis=1))) / scale)
-            points = moved
-            if shift <= self.tol:
-                break
+
+        def solve(points, previous):
+            return self._solve(source, a, points, b, eps, scale, backend, previous)
+
         if learn:
-            result, sgd_state = self._solve(source, a, points, b, eps, scale, backend, result)
+            points, result, sgd_state, n_iter = learn_target_points(
+                solve, lambda u, v: self._geometry(u, v, backend), source, a, points, b, eps, scale=scale,
+                tol=self.tol, max_rounds=MAX_QUANTIZATION_ROUNDS)
+        else:
+            result, sgd_state = solve(points, None)
+            n_iter = result.n_iter
         warn_if_not_converged(self, result, self.tol)
         _warn_if_empty_cells(result.cell_masses, source.shape[0])
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
@@ -187,25 +186,6 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         rng = check_random_state(self.random_state)
         draws = like(rng.standard_normal((self.target, source.shape[1])), source)
         return mean + draws @ psd_power(cov, 0.5), np.full(self.target, 1.0 / self.target)
-
-    @staticmethod
-    def _cell_barycenters(geometry, source, a, points, potential, eps, b):
-        """Each point moved to the barycenter of its cell (kept where the cell is empty)."""
-        xp = namespace(points)
-        labels = geometry.argmax(potential + (eps * xp.log(b) if eps > 0 else 0.0))
-        if xp is not np:
-            # Cell sums by a product with the one-hot cell matrix (no scatter in the array API).
-            one_hot = xp.astype(labels[:, None] == xp.arange(points.shape[0], device=device(points))[None, :],
-                                xp.float64)
-            mass = a @ one_hot
-            sums = one_hot.T @ (a[:, None] * source)
-            return xp.where(mass[:, None] > 0, sums / xp.where(mass > 0, mass, 1.0)[:, None], points)
-        moved = points.copy()
-        for j in range(len(points)):
-            members = labels == j
-            if members.any():
-                moved[j] = a[members] @ source[members] / a[members].sum()
-        return moved
 
     def _given_target(self, X):
         points = check_array(self.target, dtype=np.float64)
@@ -252,7 +232,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             raise ValueError("partial_fit takes source draws only; give the target points as `target`.")
         source, a = np.asarray(data.source, dtype=np.float64), data.source_weights
         if first:
-            backend = resolve_backend(self.backend, self.metric)
+            backend = self._backend_for(X, self.metric)
             learn = isinstance(self.target, Integral)
             points, b = self._initial_points(source, a) if learn else self._given_target(X)
             scale, eps = self._scale_and_eps(source, a, points, b, backend)
@@ -280,8 +260,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                                          verbose=self.verbose)
             average = result.potential if average is None else average + (result.potential - average) / n_batches
         if isinstance(self.target, Integral):
-            moved = self._cell_barycenters(self._geometry(source, points, backend), source, a, points,
-                                           result.potential, eps, b)
+            moved = cell_barycenters(self._geometry(source, points, backend), source, a, points,
+                                     result.potential, eps, b)
             points = points + (moved - points) / n_batches
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
         self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b

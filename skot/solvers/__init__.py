@@ -19,7 +19,9 @@ from .multiscale import multiscale_sinkhorn, use_multiscale
 from .semidiscrete import (
     SemiDiscreteResult,
     SGDState,
+    cell_barycenters,
     hard_cell_masses,
+    learn_target_points,
     semidiscrete_dual,
     semidiscrete_newton,
     semidiscrete_sgd,
@@ -36,7 +38,7 @@ from .sinkhorn import (
 __all__ = [
     "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
-    "SemiDiscreteResult", "hard_cell_masses", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
+    "SemiDiscreteResult", "cell_barycenters", "hard_cell_masses", "learn_target_points", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
     "ExactTransportResult", "FreeSupportBarycenterResult", "exact_plan", "exact_transport", "free_support_barycenter",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter",

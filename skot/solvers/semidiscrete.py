@@ -24,7 +24,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
 from .._progress import Progress
-from ..backends import like, namespace, one_blas_thread, to_numpy
+from ..backends import device, like, namespace, one_blas_thread, to_numpy
 from ._compiled import duplicate_groups, semidual_sgd, softmax_hessian
 from ._validation import COUNT, COUNT_OR_NONE, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
@@ -110,6 +110,46 @@ def _costs_to(geometry, labels):
 def hard_cell_masses(geometry, a, potential):
     """Source mass of each Laguerre cell argmax_j g_j - c(x, y_j)."""
     return _bincount(geometry.argmax(potential), a, geometry.shape[1])
+
+
+def cell_barycenters(geometry, samples, a, points, potential, eps, b):
+    """Each target point moved to the ``a``-weighted barycenter of its cell's samples (kept
+    where the cell is empty); cells ``argmax_j g_j + eps log b_j - c(x, y_j)``."""
+    xp = namespace(points)
+    labels = geometry.argmax(potential + (eps * xp.log(b) if eps > 0 else 0.0))
+    if xp is np:
+        mass = np.bincount(labels, weights=a, minlength=len(points))
+        sums = np.zeros(points.shape)
+        np.add.at(sums, labels, a[:, None] * samples)
+    else:
+        # Cell sums by a product with the one-hot cell matrix (no scatter in the array API).
+        one_hot = xp.astype(labels[:, None] == xp.arange(points.shape[0], device=device(points))[None, :],
+                            xp.float64)
+        mass, sums = a @ one_hot, one_hot.T @ (a[:, None] * samples)
+    return xp.where(mass[:, None] > 0, sums / xp.where(mass > 0, mass, 1.0)[:, None], points)
+
+
+def learn_target_points(solve, make_geometry, samples, a, points, b, eps, *, scale, tol, max_rounds):
+    """Target points that are the barycenters of their own cells, by Lloyd rounds.
+
+    Each round solves the semi-dual at the current points (``solve(points, previous result)
+    -> (result, state)``) and moves every point to its cell's barycenter; the rounds stop when no
+    point moves more than ``tol`` (in units of sqrt(``scale``)) or after ``max_rounds``, and a
+    last solve fits the final points.
+
+    Returns ``(points, result, state, n_iter)``: ``n_iter`` counts the rounds' iterations.
+    """
+    xp, result, n_iter = namespace(points), None, 0
+    for _ in range(max_rounds):
+        result, _ = solve(points, result)
+        n_iter += result.n_iter
+        moved = cell_barycenters(make_geometry(samples, points), samples, a, points, result.potential, eps, b)
+        shift = np.sqrt(float(xp.max(xp.sum((moved - points) ** 2, axis=1))) / scale)
+        points = moved
+        if shift <= tol:
+            break
+    result, state = solve(points, result)
+    return points, result, state, n_iter
 
 
 def _bincount(labels, weights, length):
