@@ -182,6 +182,15 @@ def _measure_of_rows(X, mask, weights):
     return take_rows(X, kept), weights
 
 
+def domain_measures(X, domains, sample_weight):
+    """The domain labels of ``domains`` (sorted) and the measure of each: its rows of positive
+    weight and their weights, normalised within the domain."""
+    labels = np.unique(domains)
+    return labels, [_measure_of_rows(X, domains == label, domain_weights(X, sample_weight, domains,
+                                                                         domains == label, ""))
+                    for label in labels]
+
+
 def split_source_target(X, y, sample_domain, sample_weight):
     """Source and target measures of validated ``X`` (docs/conventions.rst).
 

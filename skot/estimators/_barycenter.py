@@ -11,20 +11,17 @@ from sklearn.utils.validation import validate_data
 
 from .._progress import fitted
 from ._dask import accepts_dask_arrays
-from .._domain import domain_weights, infer_sample_domain
+from .._domain import domain_measures, infer_sample_domain
 from ..backends import (BACKENDS, array_namespace_of, as_dtype, assemble_rows, device, float_dtypes,
                         get_geometry, like, namespace, take_rows, to_numpy)
 from ..solvers import (
-    bures_barycenter,
+    barycenter_map_plans,
+    bures_barycenter_maps,
     fit_gaussian,
     free_support_barycenter,
-    gaussian_ot,
-    multiscale_sinkhorn,
     psd_power,
-    sinkhorn,
     use_multiscale,
 )
-from ..solvers.gaussian import fit_subspace_gaussians, subspace_bures_barycenter, subspace_gaussian_ot, use_subspace
 from ._base import (
     keeps_model_on_failure,
     check_resolvable_eps,
@@ -153,18 +150,6 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         self.verbose = verbose
         self.random_state = random_state
 
-    def _measures(self, X, domains, sample_weight):
-        labels = np.unique(domains)
-        measures = []
-        for label in labels:
-            rows = domains == label
-            masses = domain_weights(X, sample_weight, domains, rows, "")
-            keep = masses > 0
-            kept_rows = rows.copy()
-            kept_rows[np.flatnonzero(rows)[~keep]] = False
-            measures.append((take_rows(X, kept_rows), like(masses[keep], X)))
-        return labels, measures
-
     def _domain_weights(self, n_domains):
         if self.weights is None:
             return np.full(n_domains, 1.0 / n_domains)
@@ -183,7 +168,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         X = validate_data(self, X, dtype=float_dtypes(xp))
         backend = self._backend_for(X)
         domains = infer_sample_domain(X.shape[0], y, sample_domain)
-        labels, measures = self._measures(X, domains, sample_weight)
+        labels, measures = domain_measures(X, domains, sample_weight)
         weights = self._domain_weights(len(labels))
         # Fitted arrays follow X's namespace and device (labels included, as scikit-learn asks).
         on_device = (lambda values: values) if xp is np else (lambda values: xp.asarray(values, device=device(X)))
@@ -204,25 +189,11 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
 
     def _fit_gaussian(self, measures, weights):
         ridges = [self._covariance_ridge(masses, points.shape[1]) for points, masses in measures]
-        options = dict(max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
-        n_rows, n_features = sum(points.shape[0] for points, _ in measures), measures[0][0].shape[1]
-        if namespace(measures[0][0]) is np and use_subspace(n_rows, n_features):
-            # Few rows in many features: the fixed point and the maps in the rows' span.
-            gaussians = fit_subspace_gaussians([p for p, _ in measures], [m for _, m in measures], ridges)
-            result, gaussians = subspace_bures_barycenter(gaussians, weights, **options)
-            means = gaussians.means[:-1]
-            maps = [subspace_gaussian_ot(gaussians, k, len(measures)).linear for k in range(len(measures))]
-        else:
-            moments = [fit_gaussian(points, masses, ridge=ridge) for (points, masses), ridge in zip(measures, ridges)]
-            result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights, **options)
-            means = [mean for mean, _ in moments]
-            maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
+        result, coefs, intercepts = bures_barycenter_maps(measures, weights, ridges, max_iter=self.max_iter,
+                                                          tol=self.tol, verbose=self.verbose)
         warn_if_not_converged(self, result, self.tol, "relative change")
-        return {
-            "mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter, "multiscale_": False,
-            "coefs_": stack(maps),
-            "intercepts_": stack([result.mean - linear @ mean for linear, mean in zip(maps, means)]),
-        }
+        return {"mean_": result.mean, "covariance_": result.covariance, "n_iter_": result.n_iter,
+                "multiscale_": False, "coefs_": coefs, "intercepts_": intercepts}
 
     def _fit_free_support(self, measures, weights, backend):
         pooled_mean, pooled_cov = _pooled_moments(measures, weights)
@@ -244,19 +215,14 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
                                          tol=self.tol, multiscale=multiscale, verbose=self.verbose)
         warn_if_not_converged(self, result, self.tol, "relative change")
         map_multiscale = use_multiscale(self.multiscale, backend, largest, result.support, map_eps)
-        potentials = []
-        for points, masses in measures:
-            if map_multiscale:
-                solved = multiscale_sinkhorn(points, result.support, masses, result.weights, map_eps, tol=1e-10,
-                                             max_iter=MAP_MAX_ITER, verbose=self.verbose)
-            else:
-                solved = sinkhorn(make_geometry(points, result.support), masses, result.weights, map_eps,
-                                  tol=1e-10, max_iter=MAP_MAX_ITER, verbose=self.verbose)
-            warn_if_not_converged(self, solved, 1e-10)
-            potentials.append(solved.potential_target)
+        plans = barycenter_map_plans(make_geometry, measures, result.support, result.weights, map_eps, tol=1e-10,
+                                     max_iter=MAP_MAX_ITER, multiscale=map_multiscale, verbose=self.verbose)
+        for plan in plans:
+            warn_if_not_converged(self, plan, 1e-10)
         return {
             "support_": result.support, "support_weights_": result.weights, "n_iter_": result.n_iter,
-            "support_potentials_": stack(potentials), "_map_eps": map_eps,
+            "support_potentials_": namespace(result.support).stack([plan.potential_target for plan in plans]),
+            "_map_eps": map_eps,
             "multiscale_": multiscale or map_multiscale,
         }
 
@@ -329,8 +295,3 @@ def _pooled_moments(measures, weights):
     points = concat([p for p, _ in measures])
     masses = concat([float(w) * m for w, (_, m) in zip(weights, measures)])
     return fit_gaussian(points, masses)
-
-
-def stack(arrays):
-    """``np.stack`` in the arrays' namespace."""
-    return namespace(arrays[0]).stack(arrays)

@@ -1,11 +1,12 @@
 """Solvers: pure functions on arrays and geometries, returning result objects."""
 
-from .barycenter import FreeSupportBarycenterResult, free_support_barycenter
+from .barycenter import FreeSupportBarycenterResult, barycenter_map_plans, free_support_barycenter
 from .class_regularized import PENALTIES, ClassRegularizedResult, class_regularized_transport
 from .exact import ExactTransportResult, barycentric_images, displacement_extension, exact_plan, exact_transport
 from .gaussian import (
     BuresBarycenterResult,
     bures_barycenter,
+    bures_barycenter_maps,
     bures_map,
     bures_wasserstein_distance,
     entropic_gaussian_map,
@@ -39,8 +40,8 @@ __all__ = [
     "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
     "SemiDiscreteResult", "cell_barycenters", "hard_cell_masses", "learn_target_points", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
-    "ExactTransportResult", "FreeSupportBarycenterResult", "exact_plan", "exact_transport", "free_support_barycenter",
+    "ExactTransportResult", "FreeSupportBarycenterResult", "exact_plan", "exact_transport", "free_support_barycenter", "barycenter_map_plans",
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
-    "BuresBarycenterResult", "bures_barycenter",
+    "BuresBarycenterResult", "bures_barycenter", "bures_barycenter_maps",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
     "SinkhornResult", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -16,7 +16,7 @@ from ..backends import like, namespace, to_numpy
 from .exact import barycentric_images, exact_transport
 from .multiscale import multiscale_sinkhorn
 from .sinkhorn import self_transport_potential, sinkhorn
-from ._validation import COUNT, NON_NEGATIVE, VERBOSE, checked
+from ._validation import COUNT, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,20 @@ class FreeSupportBarycenterResult:
     n_iter: int
     converged: bool
     error: float
+
+
+@checked(make_geometry=[callable], eps=POSITIVE, tol=NON_NEGATIVE, max_iter=COUNT, multiscale=["boolean"],
+         verbose=VERBOSE)
+def barycenter_map_plans(make_geometry, measures, support, support_weights, eps, *, tol=1e-10, max_iter=1000,
+                         multiscale=False, verbose=0):
+    """The entropic plan from each domain ``(points, masses)`` of ``measures`` to the barycenter
+    ``support``: a :class:`SinkhornResult` each, whose target potential gives the domain's map
+    (:func:`sinkhorn` on ``make_geometry(points, support)``, or :func:`multiscale_sinkhorn`)."""
+    if multiscale:
+        return [multiscale_sinkhorn(points, support, masses, support_weights, eps, tol=tol, max_iter=max_iter,
+                                    verbose=verbose) for points, masses in measures]
+    return [sinkhorn(make_geometry(points, support), masses, support_weights, eps, tol=tol, max_iter=max_iter,
+                     verbose=verbose) for points, masses in measures]
 
 
 @checked(make_geometry=[callable], eps=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE,

@@ -376,3 +376,28 @@ def subspace_bures_barycenter(gaussians, weights=None, **options):
                                  [*gaussians.complements, complement])
     result = BuresBarycenterResult(block.mean, extended.covariance(count), block.n_iter, block.converged, block.error)
     return result, extended
+
+
+def bures_barycenter_maps(measures, weights, ridges, **options):
+    """The Bures barycenter of the Gaussian fits of weighted point sets, and the affine map of
+    each set onto it: x -> A_k x + b_k, A_k the Bures map of fit k, b_k = m - A_k m_k.
+
+    ``measures``: list of (points, weights); ``ridges``: each fit's covariance ridge;
+    ``options``: those of :func:`bures_barycenter`. Few NumPy rows in many features
+    (:func:`use_subspace`): the fits, the fixed point and the maps in the span of the rows.
+
+    Returns ``(BuresBarycenterResult, coefs (K, d, d), intercepts (K, d))``.
+    """
+    xp = namespace(measures[0][0])
+    n_rows, n_features = sum(points.shape[0] for points, _ in measures), measures[0][0].shape[1]
+    if xp is np and use_subspace(n_rows, n_features):
+        gaussians = fit_subspace_gaussians([p for p, _ in measures], [m for _, m in measures], ridges)
+        result, gaussians = subspace_bures_barycenter(gaussians, weights, **options)
+        means = gaussians.means[:-1]
+        maps = [subspace_gaussian_ot(gaussians, k, len(measures)).linear for k in range(len(measures))]
+    else:
+        moments = [fit_gaussian(points, masses, ridge=ridge) for (points, masses), ridge in zip(measures, ridges)]
+        result = bures_barycenter([m for m, _ in moments], [c for _, c in moments], weights, **options)
+        means = [mean for mean, _ in moments]
+        maps = [gaussian_ot(mean, cov, result.mean, result.covariance).linear for mean, cov in moments]
+    return result, xp.stack(maps), xp.stack([result.mean - linear @ mean for linear, mean in zip(maps, means)])
