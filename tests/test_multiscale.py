@@ -1,5 +1,7 @@
 """Multiscale Sinkhorn: block clouds, certified truncated soft-mins, the solver, the estimator."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -79,6 +81,10 @@ def test_multiscale_matches_the_textbook_solver(n, m, eps):
     assert without_constant(result.potential_target - g_ref) < 1e-6
     assert abs((result.potential_target - g_ref).mean() + offset) < 1e-6
     np.testing.assert_allclose(result.transport_cost, (plan * cost).sum(), rtol=1e-7)
+    # The result carries its problem in the points' order: the plan and the cost over all pairs.
+    assert result.plan_cost() == result.transport_cost
+    np.testing.assert_allclose(result.plan(), plan, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(replace(result, transport_cost=None).plan_cost(), (plan * cost).sum(), rtol=1e-7)
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3])

@@ -159,7 +159,7 @@ def test_pickle_joblib_and_threads_give_identical_maps(name):
 
 @pytest.mark.parametrize("name, solver", [("sinkhorn", "_sinkhorn.sinkhorn"), ("gaussian", "_gaussian.gaussian_ot"),
                                           ("barycenter", "_barycenter.free_support_barycenter"),
-                                          ("gaussian_barycenter", "_barycenter.bures_barycenter"),
+                                          ("gaussian_barycenter", "_barycenter.bures_barycenter_maps"),
                                           ("semidiscrete", "_semidiscrete.semidiscrete_dual"),
                                           ("adapter", "_sinkhorn.sinkhorn"), ("exact_adapter", "_adapter.exact_transport")])
 def test_interrupted_fit_leaves_no_fitted_state(name, solver, monkeypatch):

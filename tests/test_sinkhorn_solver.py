@@ -1,12 +1,14 @@
 """The log-domain solver against independent truths."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 
 from skot.backends import DenseGeometry, OnlineGeometry, pairwise_cost
-from skot.solvers import sinkhorn, sinkhorn_divergence
+from skot.solvers import log_weighted, sinkhorn, sinkhorn_divergence
 
 from .reference import textbook_sinkhorn
 
@@ -31,6 +33,28 @@ def test_plan_matches_textbook_sinkhorn(rng, metric):
     result = sinkhorn(DenseGeometry(x, y, metric), a, b, eps, tol=1e-13, max_iter=20000)
     assert result.converged
     np.testing.assert_allclose(dense_plan(result, cost, a, b), textbook_sinkhorn(cost, a, b, eps), atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("geometry", [DenseGeometry, OnlineGeometry])
+def test_the_result_carries_its_problem_plan_and_cost(rng, geometry):
+    """plan(), plan_cost() and log_potentials of a result against the textbook plan; a zero
+    weight gives log-weight -inf and an empty row."""
+    x, y, a, b = small_problem(rng)
+    a[4] = 0.0
+    a /= a.sum()
+    cost = pairwise_cost(x, y, "sqeuclidean")
+    eps = 0.1 * cost.mean()
+    result = sinkhorn(geometry(x, y, "sqeuclidean"), a, b, eps, tol=1e-13, max_iter=20000)
+    reference = textbook_sinkhorn(cost, a, b, eps)
+    np.testing.assert_allclose(result.plan(), reference, atol=1e-10, rtol=0)
+    assert result.plan_cost() == pytest.approx(float(np.sum(reference * cost)), rel=1e-9)
+    log_a, log_b = result.log_potentials
+    assert log_a[4] == -np.inf and np.all(np.isfinite(np.delete(log_a, 4))) and np.all(np.isfinite(log_b))
+    np.testing.assert_allclose(log_b, result.potential_target + eps * np.log(b), rtol=1e-15)
+    assert log_weighted(result.potential_source, a, 0.0) is result.potential_source
+    bare = replace(result, geometry=None)
+    with pytest.raises(ValueError, match="carries no geometry"):
+        bare.plan()
 
 
 def test_marginals_and_primal_dual_gap(rng):

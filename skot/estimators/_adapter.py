@@ -23,6 +23,7 @@ from ..solvers import (
     displacement_extension,
     exact_plan,
     exact_transport,
+    log_weighted,
 )
 from ._barycenter import WassersteinBarycenter
 from ._base import (DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure, resolve_cost_scale,
@@ -364,11 +365,10 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             return column_classes[nearest]
         transport = self.transport_
         if self._reversed():
-            support, weights = transport.support_target_, transport.weights_target_
-            log_weights = transport.potential_target_ + transport.epsilon_ * np.log(weights)
+            support, weights, potential = transport.support_target_, transport.weights_target_, transport.potential_target_
         else:
-            support, weights = transport.support_source_, transport.weights_source_
-            log_weights = transport.potential_source_ + transport.epsilon_ * np.log(weights)
+            support, weights, potential = transport.support_source_, transport.weights_source_, transport.potential_source_
+        log_weights = log_weighted(potential, weights, transport.epsilon_)
         def make_geometry(u, v):
             return get_geometry(transport.backend_, u, v, transport.metric, kernel_memory=transport.kernel_memory)
 

@@ -19,6 +19,7 @@ from ..solvers import (
     bures_barycenter_maps,
     fit_gaussian,
     free_support_barycenter,
+    log_weighted,
     psd_power,
     use_multiscale,
 )
@@ -256,7 +257,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             if self.method == "gaussian":
                 mapped = points @ as_dtype(self.coefs_[k, ...], X.dtype).T + as_dtype(self.intercepts_[k, ...], X.dtype)
             else:
-                h = self.support_potentials_[k, ...] + self._map_eps * xp.log(self.support_weights_)
+                h = log_weighted(self.support_potentials_[k, ...], self.support_weights_, self._map_eps)
                 geometry = get_geometry(self.backend_, points, self.support_, "sqeuclidean")
                 mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
             parts.append((np.flatnonzero(rows), as_dtype(mapped, X.dtype)))

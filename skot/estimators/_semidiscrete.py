@@ -16,6 +16,7 @@ from ..solvers import (
     cell_barycenters,
     fit_gaussian,
     learn_target_points,
+    log_weighted,
     psd_power,
     semidiscrete_dual,
     semidiscrete_newton,
@@ -293,9 +294,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                                  max_iter=self.max_iter, tol=self.tol, init=init, verbose=self.verbose), None
 
     def _cell_logits(self):
-        if self.epsilon_ > 0:
-            return self.potential_ + self.epsilon_ * namespace(self.target_weights_).log(self.target_weights_)
-        return self.potential_
+        return log_weighted(self.potential_, self.target_weights_, self.epsilon_)
 
     def predict(self, X):
         """Index of the Laguerre cell of each row: argmax_j g_j - c(x, y_j) (+ eps log b_j if reg > 0)."""

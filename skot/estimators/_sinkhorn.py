@@ -10,10 +10,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import (BACKENDS, KERNEL_MEMORY, METRICS, array_namespace_of, as_dtype, copy_rows, device,
-                        get_geometry, namespace, take_rows)
+                        get_geometry, take_rows)
 from ..solvers import (
     entropic_conditional_drift,
     kde_score,
+    log_weighted,
     scott_bandwidth,
     multiscale_sinkhorn,
     sinkhorn,
@@ -204,9 +205,7 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
                 reg_m=None if self.reg_m is None else self.reg_m * cost_scale,
                 max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             )
-            log_a = result.potential_source + eps * xp.log(data.source_weights)
-            log_b = result.potential_target + eps * xp.log(data.target_weights)
-            transport_cost = geometry.plan_cost(log_a, log_b, eps)
+            transport_cost = result.plan_cost()
         warn_if_not_converged(self, result, self.tol)
         divergence_eps = SCORE_REG * mean_cost
         # Fitted attributes only once everything succeeded (an interrupted fit leaves none);
@@ -225,11 +224,8 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
 
     def _log_weighted_potentials(self):
-        eps, xp = self.epsilon_, namespace(self.weights_source_)
-        return (
-            self.potential_source_ + eps * xp.log(self.weights_source_),
-            self.potential_target_ + eps * xp.log(self.weights_target_),
-        )
+        return (log_weighted(self.potential_source_, self.weights_source_, self.epsilon_),
+                log_weighted(self.potential_target_, self.weights_target_, self.epsilon_))
 
     def _map(self, X):
         _, log_b = self._log_weighted_potentials()

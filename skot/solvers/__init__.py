@@ -31,6 +31,7 @@ from .semidiscrete import (
 from .sinkhorn import (
     SinkhornResult,
     conditional_class_proportions,
+    log_weighted,
     self_transport_potential,
     sinkhorn,
     sinkhorn_divergence,
@@ -44,4 +45,4 @@ __all__ = [
     "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter", "bures_barycenter_maps",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
-    "SinkhornResult", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]
+    "SinkhornResult", "log_weighted", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -15,7 +15,7 @@ from .._progress import Progress
 from ..backends import like, namespace, to_numpy
 from .exact import barycentric_images, exact_transport
 from .multiscale import multiscale_sinkhorn
-from .sinkhorn import self_transport_potential, sinkhorn
+from .sinkhorn import log_weighted, self_transport_potential, sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
 
@@ -96,7 +96,7 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
                                          max_iter=sinkhorn_max_iter)
         else:
             result = sinkhorn(geometry, weights, masses, eps, tol=sinkhorn_tol, max_iter=sinkhorn_max_iter)
-        return geometry.barycentric_map(result.potential_target + eps * xp.log(masses), eps, axis=1)
+        return geometry.barycentric_map(result.log_potentials[1], eps, axis=1)
 
     bases = {}  # each domain's last simplex basis: the next plan starts from it
 
@@ -120,7 +120,8 @@ def free_support_barycenter(make_geometry, measures, domain_weights, init_suppor
         if eps > 0:
             self_geometry = make_geometry(support, support)
             f_self = self_transport_potential(self_geometry, weights, eps, tol=sinkhorn_tol)
-            updated = updated - (self_geometry.barycentric_map(f_self + eps * xp.log(weights), eps, axis=1) - support)
+            updated = updated - (self_geometry.barycentric_map(log_weighted(f_self, weights, eps), eps, axis=1)
+                                 - support)
         spread = rms(support - xp.mean(support, axis=0)) or 1.0
         change = rms(updated - support) / spread
         support = updated

@@ -114,9 +114,7 @@ def _linear_problem(cost, a, b, eps, init, sinkhorn_options):
         return result.plan, result.basis
     geometry = DenseGeometry.from_cost_matrix(cost)
     result = sinkhorn(geometry, a, b, eps, init=init, **sinkhorn_options)
-    plan = geometry.plan(result.potential_source + eps * np.log(a),
-                         result.potential_target + eps * np.log(b), eps)
-    return plan, (result.potential_source, result.potential_target)
+    return result.plan(), (result.potential_source, result.potential_target)
 
 
 def _inner(dense, plan):

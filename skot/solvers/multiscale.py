@@ -17,7 +17,7 @@ import numpy as np
 from .._progress import Progress
 from ..backends import OnlineGeometry, box_diameter2
 from ..backends._multiscale import MAX_DIM, BlockSparseGeometry, block_cloud, reduce_blocks
-from .sinkhorn import SinkhornResult, check_weights, sinkhorn
+from .sinkhorn import SinkhornResult, check_weights, log_weighted, sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_COUNT, POSITIVE, VERBOSE, checked
 
 # multiscale="auto" runs the multiscale solver from this many source-target pairs on, in
@@ -71,6 +71,11 @@ class MultiscaleResult(SinkhornResult):
 
     transport_cost: float | None = None
     n_costs: int = 0
+
+    def plan_cost(self):
+        """``<C, P>``: the one computed over the visited blocks when asked (``with_cost``), else
+        the untruncated sum over all pairs."""
+        return super().plan_cost() if self.transport_cost is None else self.transport_cost
 
 # Each level coarsens k-d leaves of LEAF_SIZE points into their means; the truncated
 # kernels work on blocks of LEAVES_PER_BLOCK leaves (bounds cost (n / block)^2 per sum).
@@ -128,7 +133,7 @@ def _c_transform(points, potential, weights, at, eps, budget):
     """softmin_i (potential_i + eps log weights_i - |points_i - y|^2) at each row y of ``at``
     (input order), by a block-sparse soft-min."""
     cloud, target = block_cloud(points, LEAF_SIZE, LEAVES_PER_BLOCK), block_cloud(at, LEAF_SIZE, LEAVES_PER_BLOCK)
-    values = reduce_blocks(cloud, (potential + eps * np.log(weights))[cloud.order], target, eps, budget)[0]
+    values = reduce_blocks(cloud, log_weighted(potential, weights, eps)[cloud.order], target, eps, budget)[0]
     out = np.empty_like(values)
     out[target.order] = values
     return out
@@ -204,7 +209,8 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
         f = _c_transform(y[keep_y], result.potential_target, b[keep_y], x, eps, budget)
         g = _c_transform(x[keep_x], result.potential_source, a[keep_x], y, eps, budget)
         f[keep_x], g[keep_y] = result.potential_source, result.potential_target
-        return replace(result, potential_source=f, potential_target=g)
+        return replace(result, potential_source=f, potential_target=g, source_weights=a, target_weights=b,
+                       geometry=OnlineGeometry(x, y, "sqeuclidean"))
     levels = []
     level = (x, a, y, b)
     while max(level[0].shape[0], level[2].shape[0]) > COARSEST or not levels:
@@ -246,7 +252,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
     dual = float(a @ potential_source + b @ potential_target) - eps * (mass - 1.0)
     transport_cost = None
     if with_cost:
-        transport_cost = geometry.plan_cost(f + eps * np.log(a_sorted), g + eps * np.log(b_sorted), eps)
+        transport_cost = result.plan_cost()
     return MultiscaleResult(
         potential_source=potential_source,
         potential_target=potential_target,
@@ -259,4 +265,7 @@ def multiscale_sinkhorn(x, y, a, b, eps, *, max_iter=1000, tol=1e-9, budget=None
         dual_objective=dual,
         transport_cost=transport_cost,
         n_costs=geometry.pairs,
+        source_weights=a,
+        target_weights=b,
+        geometry=OnlineGeometry(x, y, "sqeuclidean"),
     )

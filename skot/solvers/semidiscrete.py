@@ -26,6 +26,7 @@ from sklearn.utils import check_random_state
 from .._progress import Progress
 from ..backends import device, like, namespace, one_blas_thread, to_numpy
 from ._compiled import duplicate_groups, semidual_sgd, softmax_hessian
+from .sinkhorn import log_weighted
 from ._validation import COUNT, COUNT_OR_NONE, NON_NEGATIVE, POSITIVE, VERBOSE, checked
 
 ANNEALING = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
@@ -82,7 +83,7 @@ def semidual_objective(geometry, a, b, potential, eps):
     """F(g) on the samples of ``geometry`` (rows) with weights ``a`` (see module docstring)."""
     xp = namespace(potential)
     if eps > 0:
-        values = geometry.softmin(potential + eps * xp.log(b), eps, axis=1)
+        values = geometry.softmin(log_weighted(potential, b, eps), eps, axis=1)
     else:
         labels = geometry.argmax(potential)
         values = _costs_to(geometry, labels) - xp.take(potential, labels)
@@ -116,7 +117,7 @@ def cell_barycenters(geometry, samples, a, points, potential, eps, b):
     """Each target point moved to the ``a``-weighted barycenter of its cell's samples (kept
     where the cell is empty); cells ``argmax_j g_j + eps log b_j - c(x, y_j)``."""
     xp = namespace(points)
-    labels = geometry.argmax(potential + (eps * xp.log(b) if eps > 0 else 0.0))
+    labels = geometry.argmax(log_weighted(potential, b, eps))
     if xp is np:
         mass = np.bincount(labels, weights=a, minlength=len(points))
         sums = np.zeros(points.shape)
@@ -164,7 +165,7 @@ def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
     """
     xp, labels = namespace(potential), None
     if eps > 0:
-        masses, softmins = geometry.soft_masses(potential + eps * xp.log(b), eps, a)
+        masses, softmins = geometry.soft_masses(log_weighted(potential, b, eps), eps, a)
         objective = float(b @ potential + a @ softmins)
     else:
         labels = geometry.argmax(potential)

@@ -14,7 +14,7 @@ Sejourne et al. 2022 (translation-invariant Sinkhorn), without which the mode
 f + c, g - c converges at rate 1 - eps / rho, hopelessly slowly for large rho.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import logsumexp, softmax
@@ -52,6 +52,10 @@ class SinkhornResult:
     dual_objective : float
         Dual value; equals the primal ``<C, P> + eps KL(P | a (x) b)`` (plus
         marginal penalties when unbalanced) at convergence.
+    source_weights, target_weights : ndarray or None
+        The problem's weights ``a`` and ``b``.
+    geometry : Geometry or None
+        The problem's geometry, which :meth:`plan` and :meth:`plan_cost` reduce.
     """
 
     potential_source: np.ndarray
@@ -63,6 +67,37 @@ class SinkhornResult:
     error: float
     marginal_error: float
     dual_objective: float
+    source_weights: np.ndarray | None = None
+    target_weights: np.ndarray | None = None
+    geometry: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def log_potentials(self):
+        """``(f + eps log a, g + eps log b)``: what the geometry's reductions take."""
+        return (log_weighted(self.potential_source, self.source_weights, self.eps),
+                log_weighted(self.potential_target, self.target_weights, self.eps))
+
+    def _problem_geometry(self):
+        if self.geometry is None or self.source_weights is None or self.target_weights is None:
+            raise ValueError("This result carries no geometry and weights; build the plan from its potentials.")
+        return self.geometry
+
+    def plan(self):
+        """The coupling ``P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)``, dense (n, m)."""
+        return self._problem_geometry().plan(*self.log_potentials, self.eps)
+
+    def plan_cost(self):
+        """``<C, P>``, without storing P."""
+        return self._problem_geometry().plan_cost(*self.log_potentials, self.eps)
+
+
+def log_weighted(potential, weights, eps):
+    """``potential + eps log(weights)`` in their namespace (-inf where a weight is 0; the potential
+    itself at eps = 0): the log-weighted potential that geometries reduce."""
+    if eps == 0:
+        return potential
+    with np.errstate(divide="ignore"):  # a point without mass has log-weight -inf: no term
+        return potential + eps * namespace(weights).log(weights)
 
 
 def _marginal_dual(potential, weights, reg_m):
@@ -263,6 +298,9 @@ def sinkhorn(geometry, a, b, eps, *, reg_m=None, max_iter=1000, tol=1e-9, init=N
         error=error,
         marginal_error=float(xp.sum(xp.abs(column_excess))),
         dual_objective=dual,
+        source_weights=a,
+        target_weights=b,
+        geometry=geometry,
     )
 
 
