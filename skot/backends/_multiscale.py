@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ._base import Geometry
 from ._numba import CUTOFF, FASTMATH, _exp_nonpositive
 from ._threads import run_chunks
 
@@ -409,23 +410,25 @@ def block_softmin_kernel(source, h, source_starts, source_lower, source_upper, s
         visited[block] = kept * (stop - start)
 
 
-class BlockSparseGeometry:
+class BlockSparseGeometry(Geometry):
     """Squared Euclidean geometry of two block clouds with truncated, certified soft-mins.
 
-    Potentials and weights are in the clouds' sorted orders. After each ``softmin`` call,
-    ``last[axis]`` holds its output and the per-output bound on the relative mass skipped;
-    ``pairs`` counts the cost entries computed so far.
+    Its points ``x``, ``y`` are the clouds' sorted points (``dim`` coordinates), and potentials
+    and weights are in those orders. It provides what Sinkhorn needs, over the blocks that the
+    truncation visits: the mass each skips is at most ``budget`` of the total. After each
+    ``softmin`` call, ``last[axis]`` holds its output and the per-output bound on the relative
+    mass skipped; ``pairs`` counts the cost entries computed so far.
     """
 
+    provides = frozenset({"softmin", "plan_cost"})
+
     def __init__(self, x_cloud, y_cloud, budget):
+        # (Views of the clouds' coordinates, not copies.)
+        super().__init__(x_cloud.coordinates[:x_cloud.dim].T, y_cloud.coordinates[:y_cloud.dim].T, "sqeuclidean")
         self.clouds = (x_cloud, y_cloud)
         self.budget = float(budget)
         self.last = {0: None, 1: None}
         self.pairs = 0
-
-    @property
-    def shape(self):
-        return (self.clouds[0].coordinates.shape[1], self.clouds[1].coordinates.shape[1])
 
     def softmin(self, h, eps, axis):
         """``-eps log sum_k exp((h_k - C) / eps)`` along ``axis``, over the visited blocks."""
