@@ -12,14 +12,11 @@ from .._domain import domain_weights, infer_sample_domain, reference_points
 from ..backends import (BACKENDS, KERNEL_MEMORY, METRICS, array_namespace_of, as_dtype, copy_rows, device,
                         get_geometry, take_rows)
 from ..solvers import (
-    entropic_conditional_drift,
-    kde_score,
+    conditional_langevin,
     log_weighted,
-    scott_bandwidth,
     multiscale_sinkhorn,
     sinkhorn,
     sinkhorn_divergence,
-    unadjusted_langevin,
     use_multiscale,
 )
 from ._base import (
@@ -301,34 +298,10 @@ class SinkhornTransport(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     def _langevin(self, X, draws, score, n_steps, step_size, rng):
         if self.metric != "sqeuclidean":
             raise ValueError("method='langevin' needs metric='sqeuclidean'.")
-        if not (isinstance(n_steps, Integral) and n_steps >= 0):
-            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}.")
-        eps = self.epsilon_
-        variance_scale = 0.5 * eps
-        if score is None or (isinstance(score, str) and score == "kde"):
-            bandwidth = scott_bandwidth(self.support_target_, self.weights_target_)
-            score = kde_score(self._geometry, self.support_target_, self.weights_target_, bandwidth)
-            variance_scale = min(variance_scale, bandwidth**2)
-        elif not callable(score):
-            raise ValueError(f"score must be a callable, 'kde' or None, got {score!r}.")
-        if step_size is None:
-            step_size = 0.05 * variance_scale
-        elif not (np.isfinite(step_size) and step_size > 0):
-            raise ValueError(f"step_size must be a positive finite number, got {step_size!r}.")
-        n_rows, n_samples, n_features = draws.shape
-        anchors = np.repeat(np.asarray(X, dtype=np.float64), n_samples, axis=0)
         log_a, _ = self._log_weighted_potentials()
-        conditional = entropic_conditional_drift(self._geometry, self.support_source_, log_a, eps, anchors)
-
-        def drift(states):
-            values = np.asarray(score(states), dtype=np.float64)
-            if values.shape != states.shape:
-                raise ValueError(f"score returned shape {values.shape} for states of shape {states.shape}; "
-                                 "it must return grad log nu at each row: the same shape.")
-            return values + conditional(states)
-
-        states = unadjusted_langevin(drift, draws.reshape(-1, n_features), n_steps, step_size, rng)
-        return states.reshape(n_rows, n_samples, n_features)
+        return conditional_langevin(self._geometry, X, draws, self.support_source_, log_a, self.support_target_,
+                                    self.weights_target_, self.epsilon_, score=score, n_steps=n_steps,
+                                    step_size=step_size, rng=rng)
 
     def score(self, X, y=None, sample_domain=None):
         """Minus the debiased Sinkhorn divergence between mapped source rows and the target.

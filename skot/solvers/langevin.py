@@ -7,6 +7,8 @@ so grad_y log pi(y | x) = score_nu(y) + 2 (x - T^-1(y)) / eps
 (Daniels, Maunu & Hand 2021, without a network: the potentials are the fitted ones).
 """
 
+from numbers import Integral
+
 import numpy as np
 
 from ._validation import NON_NEGATIVE_COUNT, POSITIVE, checked
@@ -60,3 +62,43 @@ def unadjusted_langevin(drift, initial, n_steps, step_size, rng):
     for _ in range(n_steps):
         states += step_size * drift(states) + noise_scale * rng.standard_normal(states.shape)
     return states
+
+
+def conditional_langevin(make_geometry, anchors, draws, source_points, log_weighted_source_potential, target_points,
+                         target_weights, eps, *, score=None, n_steps=500, step_size=None, rng=None):
+    """Langevin chains on pi(y | x) for each anchor row x, started from ``draws``.
+
+    ``draws`` (n, k, d): k starting states per anchor (discrete draws of the coupling).
+    ``score``: grad log nu, a callable ``score(Y) -> (rows, d)``, or "kde" (None): a Gaussian
+    kernel density estimate of the target points (:func:`scott_bandwidth`). The default step
+    is 5% of the variance scale of pi(. | x), min(eps / 2, bandwidth^2). Squared Euclidean cost.
+
+    Returns the chains' last states, shape (n, k, d).
+    """
+    if not (isinstance(n_steps, Integral) and n_steps >= 0):
+        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}.")
+    variance_scale = 0.5 * eps
+    if score is None or (isinstance(score, str) and score == "kde"):
+        bandwidth = scott_bandwidth(target_points, target_weights)
+        score = kde_score(make_geometry, target_points, target_weights, bandwidth)
+        variance_scale = min(variance_scale, bandwidth**2)
+    elif not callable(score):
+        raise ValueError(f"score must be a callable, 'kde' or None, got {score!r}.")
+    if step_size is None:
+        step_size = 0.05 * variance_scale
+    elif not (np.isfinite(step_size) and step_size > 0):
+        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}.")
+    n_rows, n_samples, n_features = draws.shape
+    chain_anchors = np.repeat(np.asarray(anchors, dtype=np.float64), n_samples, axis=0)
+    conditional = entropic_conditional_drift(make_geometry, source_points, log_weighted_source_potential, eps,
+                                             chain_anchors)
+
+    def drift(states):
+        values = np.asarray(score(states), dtype=np.float64)
+        if values.shape != states.shape:
+            raise ValueError(f"score returned shape {values.shape} for states of shape {states.shape}; "
+                             "it must return grad log nu at each row: the same shape.")
+        return values + conditional(states)
+
+    states = unadjusted_langevin(drift, draws.reshape(-1, n_features), n_steps, step_size, rng)
+    return states.reshape(n_rows, n_samples, n_features)
