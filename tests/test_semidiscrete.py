@@ -1,6 +1,7 @@
 """SemiDiscreteMap against independent truths: fresh-sample masses, 1-D quantiles, exact LP."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skot import SemiDiscreteMap, pack
 from skot.backends import OnlineGeometry, pairwise_cost
 from skot.solvers._compiled import semidual_sgd
-from skot.solvers import hard_cell_masses, semidiscrete_sgd
+from skot.solvers import cell_barycenters, hard_cell_masses, semidiscrete_dual, semidiscrete_sgd
 
 from .reference import textbook_semidual_sgd
 
@@ -268,3 +269,28 @@ def test_sgd_answer_depends_on_the_measure_not_on_the_rows_order():
     repeated = SemiDiscreteMap(target=points, solver="sgd", random_state=0).fit(np.vstack([source[:1], source]))
     np.testing.assert_allclose(weighted.potential_, repeated.potential_, rtol=1e-12)
     assert not np.allclose(weighted.potential_, reference.potential_)
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.05])
+def test_a_result_gives_its_cells_and_their_barycenters(reg):
+    """cells() are the argmax of g + eps log b - c over the dense cost; cell_barycenters, a
+    Lloyd step, is each cell's weighted mean of samples (an empty cell keeps its point)."""
+    rng = np.random.default_rng(3)
+    samples, points = rng.uniform(size=(300, 2)), rng.uniform(size=(6, 2))
+    points[5] = [40.0, 40.0]  # far from every sample: an empty cell
+    a, b = rng.uniform(0.5, 1.0, 300), np.full(6, 1 / 6)
+    a /= a.sum()
+    cost = pairwise_cost(samples, points, "sqeuclidean")
+    eps = reg * float(a @ cost @ b)
+    result = semidiscrete_dual(OnlineGeometry(samples, points, "sqeuclidean"), a, b, eps, scale=float(a @ cost @ b),
+                               max_iter=3)
+    result = replace(result, potential=np.r_[result.potential[:5], -1e6])  # the far point gets no sample
+    logits = result.potential + (eps * np.log(b) if eps else 0.0) - cost
+    cells = result.cells()
+    np.testing.assert_array_equal(logits[np.arange(300), cells], logits.max(axis=1))
+    moved = cell_barycenters(result, samples, points)
+    for j in range(6):
+        members = cells == j
+        expected = a[members] @ samples[members] / a[members].sum() if members.any() else points[j]
+        np.testing.assert_allclose(moved[j], expected, rtol=1e-12)
+    assert not (cells == 5).any()

@@ -164,9 +164,8 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             return self._solve(source, a, points, b, eps, scale, backend, previous)
 
         if learn:
-            points, result, sgd_state, n_iter = learn_target_points(
-                solve, lambda u, v: self._geometry(u, v, backend), source, a, points, b, eps, scale=scale,
-                tol=self.tol, max_rounds=MAX_QUANTIZATION_ROUNDS)
+            points, result, sgd_state, n_iter = learn_target_points(solve, source, points, scale=scale, tol=self.tol,
+                                                                    max_rounds=MAX_QUANTIZATION_ROUNDS)
         else:
             result, sgd_state = solve(points, None)
             n_iter = result.n_iter
@@ -261,8 +260,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                                          verbose=self.verbose)
             average = result.potential if average is None else average + (result.potential - average) / n_batches
         if isinstance(self.target, Integral):
-            moved = cell_barycenters(self._geometry(source, points, backend), source, a, points,
-                                     result.potential, eps, b)
+            moved = cell_barycenters(result, source, points)
             points = points + (moved - points) / n_batches
         self.backend_, self.cost_scale_, self.epsilon_ = backend, scale, eps
         self.target_points_, self.target_weights_ = points.astype(X.dtype, copy=False), b

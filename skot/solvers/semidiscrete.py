@@ -14,7 +14,7 @@ points), and L-BFGS (:func:`semidiscrete_dual`). A stochastic one for streams an
 averaged SGD, one pass over the draws (:func:`semidiscrete_sgd`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import LinAlgError, solve
@@ -67,6 +67,12 @@ class SemiDiscreteResult:
         The last annealing stage's eps.
     labels : ndarray of int or None
         Hard cell of each sample (eps = 0 only).
+    eps : float
+        The entropic regularisation solved for (0: hard cells).
+    source_weights, target_weights : ndarray or None
+        The problem's weights ``a`` (of the samples) and ``b``.
+    geometry : Geometry or None
+        The samples' geometry to the target points, which :meth:`cells` reduces.
     """
 
     potential: np.ndarray
@@ -77,6 +83,21 @@ class SemiDiscreteResult:
     error: float
     smoothing: float = 0.0
     labels: np.ndarray | None = None
+    eps: float = 0.0
+    source_weights: np.ndarray | None = None
+    target_weights: np.ndarray | None = None
+    geometry: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def log_potential(self):
+        """``g + eps log b``: the cells are ``argmax_j`` of it minus ``c(x, y_j)``."""
+        return log_weighted(self.potential, self.target_weights, self.eps)
+
+    def cells(self):
+        """The (hard) cell of each sample of the problem: argmax_j g_j + eps log b_j - c(x_i, y_j)."""
+        if self.geometry is None or self.target_weights is None:
+            raise ValueError("This result carries no geometry and weights; build the cells from its potential.")
+        return self.geometry.argmax(self.log_potential)
 
 
 def semidual_objective(geometry, a, b, potential, eps):
@@ -113,11 +134,10 @@ def hard_cell_masses(geometry, a, potential):
     return _bincount(geometry.argmax(potential), a, geometry.shape[1])
 
 
-def cell_barycenters(geometry, samples, a, points, potential, eps, b):
-    """Each target point moved to the ``a``-weighted barycenter of its cell's samples (kept
-    where the cell is empty); cells ``argmax_j g_j + eps log b_j - c(x, y_j)``."""
-    xp = namespace(points)
-    labels = geometry.argmax(log_weighted(potential, b, eps))
+def cell_barycenters(result, samples, points):
+    """Each target point moved to the weighted barycenter of the samples in its cell (kept where
+    the cell is empty), the cells of a semi-discrete ``result`` from ``samples`` to ``points``."""
+    xp, labels, a = namespace(points), result.cells(), result.source_weights
     if xp is np:
         mass = np.bincount(labels, weights=a, minlength=len(points))
         sums = np.zeros(points.shape)
@@ -130,7 +150,7 @@ def cell_barycenters(geometry, samples, a, points, potential, eps, b):
     return xp.where(mass[:, None] > 0, sums / xp.where(mass > 0, mass, 1.0)[:, None], points)
 
 
-def learn_target_points(solve, make_geometry, samples, a, points, b, eps, *, scale, tol, max_rounds):
+def learn_target_points(solve, samples, points, *, scale, tol, max_rounds):
     """Target points that are the barycenters of their own cells, by Lloyd rounds.
 
     Each round solves the semi-dual at the current points (``solve(points, previous result)
@@ -144,7 +164,7 @@ def learn_target_points(solve, make_geometry, samples, a, points, b, eps, *, sca
     for _ in range(max_rounds):
         result, _ = solve(points, result)
         n_iter += result.n_iter
-        moved = cell_barycenters(make_geometry(samples, points), samples, a, points, result.potential, eps, b)
+        moved = cell_barycenters(result, samples, points)
         shift = np.sqrt(float(xp.max(xp.sum((moved - points) ** 2, axis=1))) / scale)
         points = moved
         if shift <= tol:
@@ -180,6 +200,10 @@ def _result(geometry, a, b, potential, eps, n_iter, converged, smoothing):
         error=float(xp.max(xp.abs(masses - b) / b)),
         smoothing=smoothing,
         labels=labels,
+        eps=float(eps),
+        source_weights=a,
+        target_weights=b,
+        geometry=geometry,
     )
 
 
