@@ -149,13 +149,10 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         self._check_target()
         X, backend, data = self._prepare_fit(X, y, sample_domain, sample_weight, self.metric)
         source, a = as_float64(data.source), data.source_weights
-        learn = data.target is None and isinstance(self.target, Integral)
         if data.target is not None:
-            points, b = as_float64(data.target), data.target_weights
-        elif learn:
-            points, b = self._initial_points(source, a)
+            learn, points, b = False, as_float64(data.target), data.target_weights
         else:
-            points, b = self._given_target(X)
+            learn, points, b = self._starting_target(X, source, a)
         if backend == "array_api":  # points and weights given or drawn on the host
             points, b = like(points, source), like(b, source)
         scale, eps = self._scale_and_eps(source, a, points, b, backend)
@@ -179,6 +176,12 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         same_rows = result.labels is not None and result.labels.shape[0] == X.shape[0] and eps == 0
         self.labels_ = result.labels if same_rows else self.predict(X)
         return X, infer_sample_domain(X.shape[0], y, sample_domain)
+
+    def _starting_target(self, X, source, a):
+        """(whether the points are learned, the target points, their weights) from ``target``."""
+        if isinstance(self.target, Integral):
+            return (True, *self._initial_points(source, a))
+        return (False, *self._given_target(X))
 
     def _initial_points(self, source, a):
         """Points to learn, drawn from the Gaussian fit of the source, with equal masses."""
@@ -233,8 +236,7 @@ class SemiDiscreteMap(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         source, a = np.asarray(data.source, dtype=np.float64), data.source_weights
         if first:
             backend = self._backend_for(X, self.metric)
-            learn = isinstance(self.target, Integral)
-            points, b = self._initial_points(source, a) if learn else self._given_target(X)
+            _, points, b = self._starting_target(X, source, a)
             scale, eps = self._scale_and_eps(source, a, points, b, backend)
             average, n_iter, n_batches, sgd_state = None, 0, 0, None
         else:
