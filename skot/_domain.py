@@ -13,7 +13,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight
 
-from .backends import array_namespace_of, like, take_rows, to_numpy
+from .backends import array_namespace_of, assemble_rows, like, take_rows, to_numpy
 
 __all__ = ["pack"]
 
@@ -189,6 +189,14 @@ def domain_measures(X, domains, sample_weight):
     return labels, [_measure_of_rows(X, domains == label, domain_weights(X, sample_weight, domains,
                                                                          domains == label, ""))
                     for label in labels]
+
+
+def by_domain(X, domains, labels, function):
+    """Rows of ``X`` replaced, domain by domain, by ``function(k, rows of domain labels[k])``
+    (domains without rows are skipped); in X's namespace."""
+    parts = [(np.flatnonzero(domains == label), function(k, take_rows(X, domains == label)))
+             for k, label in enumerate(labels) if (domains == label).any()]
+    return assemble_rows(X, parts)
 
 
 def split_source_target(X, y, sample_domain, sample_weight):

@@ -11,9 +11,9 @@ from sklearn.utils.validation import validate_data
 
 from .._progress import fitted
 from ._dask import accepts_dask_arrays
-from .._domain import domain_measures, infer_sample_domain
-from ..backends import (BACKENDS, array_namespace_of, as_dtype, assemble_rows, device, float_dtypes,
-                        get_geometry, like, namespace, take_rows, to_numpy)
+from .._domain import by_domain, domain_measures, infer_sample_domain
+from ..backends import (BACKENDS, array_namespace_of, as_dtype, device, float_dtypes,
+                        get_geometry, like, namespace, to_numpy)
 from ..solvers import (
     barycenter_map_plans,
     bures_barycenter_maps,
@@ -246,22 +246,19 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             raise ValueError(f"Domains {unseen.tolist()} were not seen in fit (seen: {seen.tolist()}).")
         return domains
 
+    def _map_domain(self, k, points):
+        """Rows of the k-th fitted domain mapped onto the barycenter."""
+        if self.method == "gaussian":
+            mapped = points @ as_dtype(self.coefs_[k, ...], points.dtype).T + as_dtype(self.intercepts_[k, ...],
+                                                                                    points.dtype)
+        else:
+            h = log_weighted(self.support_potentials_[k, ...], self.support_weights_, self._map_eps)
+            geometry = get_geometry(self.backend_, points, self.support_, "sqeuclidean")
+            mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
+        return as_dtype(mapped, points.dtype)
+
     def _map_domains(self, X, domains):
-        xp = namespace(X)
-        parts = []
-        for k, label in enumerate(to_numpy(self.domains_)):
-            rows = domains == label
-            if not rows.any():
-                continue
-            points = take_rows(X, rows)
-            if self.method == "gaussian":
-                mapped = points @ as_dtype(self.coefs_[k, ...], X.dtype).T + as_dtype(self.intercepts_[k, ...], X.dtype)
-            else:
-                h = log_weighted(self.support_potentials_[k, ...], self.support_weights_, self._map_eps)
-                geometry = get_geometry(self.backend_, points, self.support_, "sqeuclidean")
-                mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
-            parts.append((np.flatnonzero(rows), as_dtype(mapped, X.dtype)))
-        return assemble_rows(X, parts)
+        return by_domain(X, domains, to_numpy(self.domains_), self._map_domain)
 
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
         """Fit, then map every row onto the barycenter by its own domain's map."""
