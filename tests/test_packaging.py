@@ -136,3 +136,24 @@ def test_the_layer_check_sees_a_private_import(tmp_path):
                                            "from ..solvers import _validation\n")
     assert _private_lower_layer_imports(tmp_path) == [("estimator.py", "backends._costs: _costs"),
                                                       ("estimator.py", "solvers: _validation")]
+
+
+def _numeric_loops(directory):
+    """(file, line) of loops in ``directory`` that iterate numerics: every ``while``, and every
+    ``for`` over ``range(...)`` (iterations, index sweeps); loops over results or options pass."""
+    found = []
+    for path in sorted(directory.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            ranged = (isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Call)
+                      and isinstance(node.iter.func, ast.Name) and node.iter.func.id == "range")
+            if isinstance(node, ast.While) or ranged:
+                found.append((path.name, node.lineno if isinstance(node, ast.stmt) else node.iter.lineno))
+    return found
+
+
+def test_estimators_run_no_numeric_loop_of_their_own(tmp_path):
+    """Iterations live in the solvers; the check sees one when there is one."""
+    assert _numeric_loops(PACKAGE / "estimators") == []
+    (tmp_path / "estimator.py").write_text("def fit(x):\n    while x > 1:\n        x /= 2\n"
+                                           "    return [x * k for k in range(3)]\n")
+    assert _numeric_loops(tmp_path) == [("estimator.py", 2), ("estimator.py", 4)]
