@@ -1,6 +1,5 @@
 """OTDomainAdapter: the domain-adaptation step of a pipeline, over any of skot's maps."""
 
-import time
 import warnings
 from numbers import Real
 
@@ -12,7 +11,6 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
-from .._progress import fitted
 from .._domain import domain_weights, infer_sample_domain, split_source_target
 from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, pairwise_cost, resolve_backend
 from ..solvers import (
@@ -285,14 +283,8 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             out[rows] = self._map(X[rows])
         return out
 
-    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
-        """Fit, then map the rows of the mapped side (source rows, by default); others unchanged.
-
-        Parameters are those of :meth:`fit`.
-        """
-        start = time.perf_counter()
-        X, domains = self._fit(X, y, sample_domain, sample_weight)
-        fitted(self, start)
+    def _transform_fitted(self, X, domains):
+        """The rows of the mapped side (source rows, by default) mapped; others unchanged."""
         return self._adapt(X, domains)
 
     @accepts_dask_arrays

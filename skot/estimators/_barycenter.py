@@ -1,6 +1,5 @@
 """WassersteinBarycenter: barycenter of the domains in the data, and maps onto it."""
 
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,7 +8,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from .._progress import fitted
 from ._dask import accepts_dask_arrays
 from .._domain import by_domain, domain_measures, infer_sample_domain
 from ..backends import (BACKENDS, array_namespace_of, as_dtype, device, float_dtypes,
@@ -260,11 +258,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
     def _map_domains(self, X, domains):
         return by_domain(X, domains, to_numpy(self.domains_), self._map_domain)
 
-    def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
-        """Fit, then map every row onto the barycenter by its own domain's map."""
-        start = time.perf_counter()
-        X, domains = self._fit(X, y, sample_domain, sample_weight)
-        fitted(self, start)
+    def _transform_fitted(self, X, domains):
+        """Every row mapped onto the barycenter by its own domain's map."""
         return self._map_domains(X, domains)
 
     @accepts_dask_arrays

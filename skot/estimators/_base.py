@@ -133,10 +133,16 @@ class DomainTransformerMixin(TransformerMixin):
         return self
 
     def fit_transform(self, X, y=None, sample_domain=None, sample_weight=None):
-        """Fit, then map the source rows; target rows are returned as they are."""
+        """Fit, then transform the fitted rows with their domains, as ``transform(X,
+        sample_domain)`` does (source rows mapped, target rows as they are, unless the
+        estimator's ``transform`` says otherwise). Parameters are those of :meth:`fit`."""
         start = time.perf_counter()
         X, domains = self._fit(X, y, sample_domain, sample_weight)
         fitted(self, start)
+        return self._transform_fitted(X, domains)
+
+    def _transform_fitted(self, X, domains):
+        """The fitted rows ``X`` (validated) transformed with their ``domains``."""
         if is_dask_array(X):
             return self.transform(X, sample_domain=domains)
         return self._map_source_rows(X, domains)
