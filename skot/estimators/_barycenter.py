@@ -255,12 +255,9 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
         return as_dtype(mapped, points.dtype)
 
-    def _map_domains(self, X, domains):
-        return by_domain(X, domains, to_numpy(self.domains_), self._map_domain)
-
     def _transform_fitted(self, X, domains):
         """Every row mapped onto the barycenter by its own domain's map."""
-        return self._map_domains(X, domains)
+        return by_domain(X, domains, to_numpy(self.domains_), self._map_domain)
 
     @accepts_dask_arrays
     def transform(self, X, sample_domain=None):
@@ -279,7 +276,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         X_mapped : ndarray of shape (n_samples, n_features)
         """
         X = self._validate_fitted_input(X)
-        return self._map_domains(X, self._domain_rows(X, sample_domain))
+        return self._transform_fitted(X, self._domain_rows(X, sample_domain))
 
 
 def _pooled_moments(measures, weights):
