@@ -173,7 +173,8 @@ def make_da_pipeline(*steps, memory=None, verbose=False):
     """A :class:`~sklearn.pipeline.Pipeline` whose final estimator learns from source rows only.
 
     Intermediate steps (adapters, scalers) see every row; the final estimator is wrapped
-    in :class:`SourceOnlyEstimator` (its parameters are ``<name>__estimator__<param>``).
+    in :class:`SourceOnlyEstimator` (its parameters are ``<name>__estimator__<param>``),
+    unless it learns from the target rows too (:class:`JDOTClassifier`).
     Works with routing off (masked labels mark the target rows) and on (``sample_domain``).
 
     Parameters
@@ -201,6 +202,8 @@ def make_da_pipeline(*steps, memory=None, verbose=False):
     """
     if not steps:
         raise ValueError("make_da_pipeline needs at least one step.")
-    estimators = list(steps[:-1]) + [SourceOnlyEstimator(steps[-1])]
+    # An estimator that learns from the target rows too (JDOTClassifier) ends the pipeline as it is.
+    final = steps[-1] if getattr(steps[-1], "_learns_from_target_rows", False) else SourceOnlyEstimator(steps[-1])
+    estimators = list(steps[:-1]) + [final]
     names = _step_names(list(steps))
     return Pipeline(list(zip(names, estimators)), memory=memory, verbose=verbose)

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from skot import (
     GaussianBuresMap,
+    JDOTClassifier,
     OTDomainAdapter,
     SemiDiscreteMap,
     SinkhornTransport,
@@ -27,7 +28,7 @@ from skot import (
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
               WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(), SemiDiscreteMap(solver="sgd"),
               OTDomainAdapter(), OTDomainAdapter("exact"),
-              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge())]
+              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier()]
 
 
 # docs/conventions.rst: with routing off, the label -1 marks target rows (scikit-learn's
@@ -40,6 +41,8 @@ MASKED_LABEL_CHECKS = {
 
 
 def expected_failures(estimator):
+    if isinstance(estimator, JDOTClassifier):
+        return MASKED_LABEL_CHECKS
     return MASKED_LABEL_CHECKS if isinstance(estimator, SourceOnlyEstimator) and is_classifier(estimator.estimator) else {}
 
 

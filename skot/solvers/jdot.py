@@ -1,0 +1,168 @@
+"""Joint distribution optimal transport for classification (JDOT, Courty et al. 2017).
+
+A classifier f for the target domain, learnt without target labels: minimise over f and the
+couplings P of the source and target weights
+
+    <(1 - alpha) C + alpha L(f), P>,   C_ij = |x_i - x'_j|^2 / mean cost,
+                                       L_ij = -log p_f(y_i | x'_j),
+
+by block coordinate descent: the plan for the current f (exact, network simplex warm-started
+from the last basis; or entropic), then f refitted on the target rows, each carrying the
+labels that the plan brings to it, ``m P^T Y`` (Y the one-hot source labels), as sample
+weights. The first plan has no classifier yet: it is the feature-only plan. The iterations
+stop when the objective changes by at most ``tol`` (in units of the mean feature cost) or
+when the plan no longer changes, a fixed point of both blocks.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import clone
+
+from .._progress import Progress
+from ..backends import DenseGeometry, one_blas_thread, pairwise_cost
+from .exact import exact_plan
+from .sinkhorn import sinkhorn
+from ._validation import COUNT, NON_NEGATIVE, VERBOSE, checked
+
+
+@dataclass(frozen=True)
+class JDOTResult:
+    """Output of :func:`jdot_classification`.
+
+    Attributes
+    ----------
+    estimator : classifier
+        Fitted on the target rows with the labels of the last plan.
+    plan : scipy.sparse.csr_array or ndarray of shape (n, m)
+        The last coupling (sparse when exact).
+    objective : float
+        ``<(1 - alpha) C + alpha L(f), P>`` of the last plan, in units of the mean feature cost.
+    n_iter : int
+        Plans solved.
+    converged : bool
+    error : float
+        The last change of the objective (what ``tol`` bounds); 0 when the plan repeated.
+    """
+
+    estimator: object
+    plan: object
+    objective: float
+    n_iter: int
+    converged: bool
+    error: float
+
+
+def _label_loss(estimator, target, classes, codes):
+    """``L_ij = -log p(y_i | x'_j)`` (n, m) for source labels ``classes[codes]``; a class the
+    classifier has not seen (no target row carried it) has probability ``tiny``."""
+    floor = np.log(np.finfo(float).tiny)
+    with np.errstate(divide="ignore"):
+        log_proba = (estimator.predict_log_proba(target) if hasattr(estimator, "predict_log_proba")
+                     else np.log(estimator.predict_proba(target)))
+    full = np.full((len(target), len(classes)), floor)
+    seen = np.isin(classes, estimator.classes_)
+    full[:, seen] = np.maximum(log_proba[:, np.searchsorted(estimator.classes_, classes[seen])], floor)
+    return -full[:, codes].T
+
+
+def _carried_labels(plan, one_hot, min_weight):
+    """(target rows, class indices, weights): the class mass ``m P^T Y`` the plan brings to
+    each target row, entries below ``min_weight`` of the largest left out."""
+    carried = np.asarray((plan.T @ one_hot) * plan.shape[1])
+    rows, classes = np.nonzero(carried > min_weight * carried.max())
+    return rows, classes, carried[rows, classes]
+
+
+@checked(alpha=NON_NEGATIVE, eps=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE, min_weight=NON_NEGATIVE,
+         verbose=VERBOSE)
+def jdot_classification(estimator, source, labels, target, a=None, b=None, *, alpha=0.5, eps=0.0, max_iter=100,
+                        tol=1e-5, min_weight=1e-6, verbose=0):
+    """Fit a classifier for ``target`` from labelled ``source`` rows by JDOT (module docstring).
+
+    Parameters
+    ----------
+    estimator : classifier
+        Cloned, then fitted with ``sample_weight``; it must give ``predict_log_proba`` or
+        ``predict_proba`` (a log-loss model such as LogisticRegression is JDOT's). A
+        ``warm_start`` parameter is switched on, so that each refit starts from the last.
+    source, target : ndarray of shape (n, d), (m, d)
+    labels : array-like of shape (n,)
+        Class of each source row.
+    a, b : ndarray of shape (n,), (m,), optional
+        Weights of the rows (uniform by default), normalised to sum to one.
+    alpha : float, default=0.5
+        Weight of the label loss against the feature cost, in [0, 1].
+    eps : float, default=0.0
+        Entropic regularisation of the plans, in units of the mean feature cost; 0 for exact
+        plans.
+    max_iter : int, default=100
+        Plans solved at most.
+    tol : float, default=1e-5
+        Stop when the objective changes by at most this much.
+    min_weight : float, default=1e-6
+        Label masses below this fraction of the largest are not trained on.
+    verbose : int, default=0
+        Progress (iteration, change of the objective) through the ``"skot"`` logger.
+
+    Returns
+    -------
+    JDOTResult
+    """
+    if alpha > 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    n, m = len(source), len(target)
+    a = np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64) / np.sum(a)
+    b = np.full(m, 1.0 / m) if b is None else np.asarray(b, dtype=np.float64) / np.sum(b)
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    one_hot = np.eye(len(classes))[codes]
+    features = pairwise_cost(source, target, "sqeuclidean")
+    features /= max(float(a @ features @ b), np.finfo(float).tiny)
+    # One BLAS thread: the refits' many tiny products would wake (and spin) a pool each time.
+    with one_blas_thread():
+        return _alternate(clone(estimator), features, a, b, one_hot, classes, codes, target, alpha, eps, max_iter, tol,
+                          min_weight, verbose)
+
+
+def _alternate(estimator, features, a, b, one_hot, classes, codes, target, alpha, eps, max_iter, tol, min_weight,
+               verbose):
+    """The block coordinate descent of :func:`jdot_classification`."""
+    loss, basis, potentials, previous_plan, objective = None, None, None, None, None
+    converged, change, n_iter = False, None, 0
+    progress = Progress("JDOT", verbose, tol)
+    for n_iter in range(1, max_iter + 1):
+        cost = (1.0 - alpha) * features if loss is None else (1.0 - alpha) * features + alpha * loss
+        if eps == 0:
+            solution = exact_plan(cost, a, b, basis=basis)
+            plan, basis, value = solution.plan, solution.basis, solution.cost
+        else:
+            solution = sinkhorn(DenseGeometry.from_cost_matrix(cost), a, b, eps, init=potentials)
+            plan, potentials = solution.plan(), (solution.potential_source, solution.potential_target)
+            value = float(np.sum(cost * plan))
+        if previous_plan is not None and _same_plan(plan, previous_plan):
+            # The classifier was fitted on this very plan: both blocks are at a fixed point.
+            converged, change, objective = True, 0.0, value
+            break
+        rows, classes_of_rows, weights = _carried_labels(plan, one_hot, min_weight)
+        estimator.fit(target[rows], classes[classes_of_rows], sample_weight=weights)
+        if "warm_start" in estimator.get_params():
+            estimator.set_params(warm_start=True)
+        loss = _label_loss(estimator, target, classes, codes)
+        change = None if objective is None else abs(value - objective)
+        objective, previous_plan = value, plan
+        if change is not None and change <= tol:
+            converged = True
+            break
+        progress(n_iter, change)
+    progress.done(n_iter, change, converged)
+    return JDOTResult(estimator, plan, float(objective), n_iter, converged, float(np.inf if change is None else change))
+
+
+def _same_plan(plan, other):
+    """Whether two couplings are equal (exactly: a repeated simplex basis gives the same flows)."""
+    if sparse.issparse(plan):
+        return plan.shape == other.shape and (plan != other).nnz == 0
+    return bool(np.array_equal(plan, other))
