@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from skot import (
     GaussianBuresMap,
     JDOTClassifier,
+    JDOTRegressor,
     OTDomainAdapter,
     SemiDiscreteMap,
     SinkhornTransport,
@@ -28,7 +29,7 @@ from skot import (
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
               WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(), SemiDiscreteMap(solver="sgd"),
               OTDomainAdapter(), OTDomainAdapter("exact"),
-              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier()]
+              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier(), JDOTRegressor()]
 
 
 # docs/conventions.rst: with routing off, the label -1 marks target rows (scikit-learn's

@@ -3,8 +3,8 @@
 from ._adapter import OTDomainAdapter
 from ._barycenter import WassersteinBarycenter
 from ._gaussian import GaussianBuresMap
-from ._jdot import JDOTClassifier
+from ._jdot import JDOTClassifier, JDOTRegressor
 from ._semidiscrete import SemiDiscreteMap
 from ._sinkhorn import SinkhornTransport
 
-__all__ = ["OTDomainAdapter", "GaussianBuresMap", "JDOTClassifier", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter"]
+__all__ = ["OTDomainAdapter", "GaussianBuresMap", "JDOTClassifier", "JDOTRegressor", "SemiDiscreteMap", "SinkhornTransport", "WassersteinBarycenter"]

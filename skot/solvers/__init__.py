@@ -15,7 +15,7 @@ from .gaussian import (
     GaussianOTResult,
     psd_power,
 )
-from .jdot import JDOTResult, jdot_classification
+from .jdot import JDOTResult, jdot_classification, jdot_regression
 from .langevin import conditional_langevin, entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
 from .multiscale import multiscale_sinkhorn, use_multiscale
 from .semidiscrete import (
@@ -43,7 +43,7 @@ __all__ = [
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
     "SemiDiscreteResult", "cell_barycenters", "hard_cell_masses", "learn_target_points", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
     "ExactTransportResult", "FreeSupportBarycenterResult", "exact_plan", "exact_transport", "free_support_barycenter", "barycenter_map_plans",
-    "JDOTResult", "jdot_classification", "conditional_langevin", "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
+    "JDOTResult", "jdot_classification", "jdot_regression", "conditional_langevin", "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter", "bures_barycenter_maps",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
     "SinkhornResult", "log_weighted", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -1,15 +1,16 @@
-"""Joint distribution optimal transport for classification (JDOT, Courty et al. 2017).
+"""Joint distribution optimal transport (JDOT, Courty et al. 2017): classification, regression.
 
-A classifier f for the target domain, learnt without target labels: minimise over f and the
+A predictor f for the target domain, learnt without target labels: minimise over f and the
 couplings P of the source and target weights
 
     <(1 - alpha) C + alpha L(f), P>,   C_ij = |x_i - x'_j|^2 / mean cost,
-                                       L_ij = -log p_f(y_i | x'_j),
+                                       L_ij = -log p_f(y_i | x'_j)  (or (y_i - f(x'_j))^2),
 
 by block coordinate descent: the plan for the current f (exact, network simplex warm-started
 from the last basis; or entropic), then f refitted on the target rows, each carrying the
-labels that the plan brings to it, ``m P^T Y`` (Y the one-hot source labels), as sample
-weights. The first plan has no classifier yet: it is the feature-only plan. The iterations
+labels that the plan brings to it: the class masses ``m P^T Y`` (Y the one-hot source
+labels) as sample weights, or the value ``(P^T y)_j / b_j``. The first plan has no
+predictor yet: it is the feature-only plan. The iterations
 stop when the objective changes by at most ``tol`` (in units of the mean feature cost) or
 when the plan no longer changes, a fixed point of both blocks.
 """
@@ -22,18 +23,18 @@ from sklearn.base import clone
 
 from .._progress import Progress
 from ..backends import DenseGeometry, one_blas_thread, pairwise_cost
-from .exact import exact_plan
+from .exact import exact_plan, exact_transport
 from .sinkhorn import sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, VERBOSE, checked
 
 
 @dataclass(frozen=True)
 class JDOTResult:
-    """Output of :func:`jdot_classification`.
+    """Output of :func:`jdot_classification` and :func:`jdot_regression`.
 
     Attributes
     ----------
-    estimator : classifier
+    estimator : classifier or regressor
         Fitted on the target rows with the labels of the last plan.
     plan : scipy.sparse.csr_array or ndarray of shape (n, m)
         The last coupling (sparse when exact).
@@ -75,8 +76,17 @@ def _carried_labels(plan, one_hot, min_weight):
     return rows, classes, carried[rows, classes]
 
 
-@checked(alpha=NON_NEGATIVE, eps=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE, min_weight=NON_NEGATIVE,
-         verbose=VERBOSE)
+def _warm(estimator):
+    """``estimator``, its ``warm_start`` switched on when it has one (each refit starts from the last)."""
+    if "warm_start" in estimator.get_params():
+        estimator.set_params(warm_start=True)
+    return estimator
+
+
+_COMMON = dict(alpha=NON_NEGATIVE, eps=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE, verbose=VERBOSE)
+
+
+@checked(min_weight=NON_NEGATIVE, **_COMMON)
 def jdot_classification(estimator, source, labels, target, a=None, b=None, *, alpha=0.5, eps=0.0, max_iter=100,
                         tol=1e-5, min_weight=1e-6, verbose=0):
     """Fit a classifier for ``target`` from labelled ``source`` rows by JDOT (module docstring).
@@ -110,55 +120,102 @@ def jdot_classification(estimator, source, labels, target, a=None, b=None, *, al
     -------
     JDOTResult
     """
-    if alpha > 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
-    source = np.asarray(source, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
-    n, m = len(source), len(target)
-    a = np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64) / np.sum(a)
-    b = np.full(m, 1.0 / m) if b is None else np.asarray(b, dtype=np.float64) / np.sum(b)
+    problem = _Problem(source, target, a, b, alpha)
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
     one_hot = np.eye(len(classes))[codes]
-    features = pairwise_cost(source, target, "sqeuclidean")
-    features /= max(float(a @ features @ b), np.finfo(float).tiny)
-    # One BLAS thread: the refits' many tiny products would wake (and spin) a pool each time.
-    with one_blas_thread():
-        return _alternate(clone(estimator), features, a, b, one_hot, classes, codes, target, alpha, eps, max_iter, tol,
-                          min_weight, verbose)
+    estimator = clone(estimator)
 
-
-def _alternate(estimator, features, a, b, one_hot, classes, codes, target, alpha, eps, max_iter, tol, min_weight,
-               verbose):
-    """The block coordinate descent of :func:`jdot_classification`."""
-    loss, basis, potentials, previous_plan, objective = None, None, None, None, None
-    converged, change, n_iter = False, None, 0
-    progress = Progress("JDOT", verbose, tol)
-    for n_iter in range(1, max_iter + 1):
-        cost = (1.0 - alpha) * features if loss is None else (1.0 - alpha) * features + alpha * loss
-        if eps == 0:
-            solution = exact_plan(cost, a, b, basis=basis)
-            plan, basis, value = solution.plan, solution.basis, solution.cost
-        else:
-            solution = sinkhorn(DenseGeometry.from_cost_matrix(cost), a, b, eps, init=potentials)
-            plan, potentials = solution.plan(), (solution.potential_source, solution.potential_target)
-            value = float(np.sum(cost * plan))
-        if previous_plan is not None and _same_plan(plan, previous_plan):
-            # The classifier was fitted on this very plan: both blocks are at a fixed point.
-            converged, change, objective = True, 0.0, value
-            break
+    def refit(plan, first):
         rows, classes_of_rows, weights = _carried_labels(plan, one_hot, min_weight)
-        estimator.fit(target[rows], classes[classes_of_rows], sample_weight=weights)
-        if "warm_start" in estimator.get_params():
-            estimator.set_params(warm_start=True)
-        loss = _label_loss(estimator, target, classes, codes)
-        change = None if objective is None else abs(value - objective)
-        objective, previous_plan = value, plan
-        if change is not None and change <= tol:
-            converged = True
-            break
-        progress(n_iter, change)
-    progress.done(n_iter, change, converged)
-    return JDOTResult(estimator, plan, float(objective), n_iter, converged, float(np.inf if change is None else change))
+        estimator.fit(problem.target[rows], classes[classes_of_rows], sample_weight=weights)
+        if first:
+            _warm(estimator)
+        return _label_loss(estimator, problem.target, classes, codes)
+
+    return problem.alternate(refit, estimator, alpha, eps, max_iter, tol, "JDOT classification", verbose)
+
+
+@checked(**_COMMON)
+def jdot_regression(estimator, source, values, target, a=None, b=None, *, alpha=0.5, eps=0.0, max_iter=100, tol=1e-5,
+                    verbose=0):
+    """Fit a regressor for ``target`` from ``source`` rows with real ``values`` by JDOT.
+
+    The label loss is ``L_ij = (y_i - f(x'_j))^2``; each target row is refitted on the value
+    the plan brings to it, ``(P^T y)_j / b_j``, with weight ``m b_j``. Parameters as in
+    :func:`jdot_classification` (``estimator`` a regressor fitted with ``sample_weight``).
+
+    Returns
+    -------
+    JDOTResult
+    """
+    problem = _Problem(source, target, a, b, alpha)
+    values = np.asarray(values, dtype=np.float64)
+    estimator = clone(estimator)
+    weights = problem.b * len(problem.b)
+
+    def refit(plan, first):
+        carried = np.asarray(plan.T @ values).ravel() / problem.b
+        estimator.fit(problem.target, carried, sample_weight=weights)
+        if first:
+            _warm(estimator)
+        return (values[:, None] - np.asarray(estimator.predict(problem.target), dtype=np.float64)[None, :]) ** 2
+
+    return problem.alternate(refit, estimator, alpha, eps, max_iter, tol, "JDOT regression", verbose)
+
+
+class _Problem:
+    """The rows, weights and feature cost (in units of its mean) of a JDOT problem."""
+
+    def __init__(self, source, target, a, b, alpha):
+        if alpha > 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+        self.source = np.asarray(source, dtype=np.float64)
+        self.target = np.asarray(target, dtype=np.float64)
+        n, m = len(self.source), len(self.target)
+        self.a = np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64) / np.sum(a)
+        self.b = np.full(m, 1.0 / m) if b is None else np.asarray(b, dtype=np.float64) / np.sum(b)
+        self.features = pairwise_cost(self.source, self.target, "sqeuclidean")
+        self.unit = max(float(self.a @ self.features @ self.b), np.finfo(float).tiny)
+        self.features /= self.unit
+
+    def plan(self, cost, first, eps, warm):
+        """(plan, what warm-starts the next, <cost, plan>): exact or entropic; the first exact
+        plan (the feature plan) from the points, whose simplex starts along their principal axis."""
+        if eps > 0:
+            solution = sinkhorn(DenseGeometry.from_cost_matrix(cost), self.a, self.b, eps, init=warm)
+            plan = solution.plan()
+            return plan, (solution.potential_source, solution.potential_target), float(np.sum(cost * plan))
+        if first:
+            solution = exact_transport(self.source, self.target, self.a, self.b)
+            return solution.plan, solution.basis, float(solution.plan.multiply(cost).sum())
+        solution = exact_plan(cost, self.a, self.b, basis=warm)
+        return solution.plan, solution.basis, solution.cost
+
+    def alternate(self, refit, estimator, alpha, eps, max_iter, tol, name, verbose):
+        """The block coordinate descent: plan for the current loss, then ``refit(plan, first)``,
+        which fits the estimator and returns the next label loss (n, m)."""
+        # One BLAS thread: the refits' many tiny products would wake (and spin) a pool each time.
+        with one_blas_thread():
+            loss, warm, previous_plan, objective = None, None, None, None
+            converged, change, n_iter = False, None, 0
+            progress = Progress(name, verbose, tol)
+            for n_iter in range(1, max_iter + 1):
+                cost = (1.0 - alpha) * self.features if loss is None else (1.0 - alpha) * self.features + alpha * loss
+                plan, warm, value = self.plan(cost, loss is None, eps, warm)
+                if previous_plan is not None and _same_plan(plan, previous_plan):
+                    # The estimator was fitted on this very plan: both blocks are at a fixed point.
+                    converged, change, objective = True, 0.0, value
+                    break
+                loss = refit(plan, n_iter == 1)
+                change = None if objective is None else abs(value - objective)
+                objective, previous_plan = value, plan
+                if change is not None and change <= tol:
+                    converged = True
+                    break
+                progress(n_iter, change)
+            progress.done(n_iter, change, converged)
+        return JDOTResult(estimator, plan, float(objective), n_iter, converged,
+                          float(np.inf if change is None else change))
 
 
 def _same_plan(plan, other):
