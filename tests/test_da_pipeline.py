@@ -8,6 +8,7 @@ import sklearn
 from scipy.special import entr
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.preprocessing import StandardScaler
@@ -18,13 +19,15 @@ from skot.model_selection import (
     CircularValidationScorer,
     ImportanceWeightedScorer,
     PredictionEntropyScorer,
+    SoftNeighborhoodDensityScorer,
     SourceTargetShuffleSplit,
 )
 
 # skada's dataset maker warns about its own default argument.
 pytestmark = pytest.mark.filterwarnings("ignore:The `return_X_y` parameter is deprecated:DeprecationWarning")
 
-SCORERS = [PredictionEntropyScorer(), ImportanceWeightedScorer(), CircularValidationScorer()]
+SCORERS = [PredictionEntropyScorer(), ImportanceWeightedScorer(), CircularValidationScorer(),
+           SoftNeighborhoodDensityScorer()]
 
 
 def shifted_classes(n=60, seed=0, shift=(2.0, 1.0)):
@@ -107,6 +110,29 @@ def test_splitter_keeps_every_domain_in_train_and_test():
             assert 0.45 <= share <= 0.55
 
 
+def test_soft_neighborhood_density_is_the_mean_entropy_of_the_target_neighbourhoods(monkeypatch):
+    """Against the dense definition of Saito et al. 2021 (row softmax over the other target
+    rows), by blocks of rows or in one; a constant prediction gives log(n_target - 1)."""
+    X, y, domain, _ = shifted_classes()
+    model = make_da_pipeline(OTDomainAdapter(), LogisticRegression()).fit(X, y)
+    proba = model.predict_proba(X[domain < 0])
+    unit = proba / np.linalg.norm(proba, axis=1, keepdims=True)
+    similarity = unit @ unit.T / 0.05
+    np.fill_diagonal(similarity, -np.inf)
+    neighbours = np.exp(similarity - similarity.max(axis=1, keepdims=True))
+    neighbours /= neighbours.sum(axis=1, keepdims=True)
+    expected = float(np.mean(entr(neighbours).sum(axis=1)))
+    scorer = SoftNeighborhoodDensityScorer()
+    assert scorer(model, X, y) == pytest.approx(expected, rel=1e-12)
+    monkeypatch.setattr(SoftNeighborhoodDensityScorer, "ROWS", 7)
+    assert scorer(model, X, None, sample_domain=domain) == pytest.approx(expected, rel=1e-12)
+    # One prediction for every row: each neighbourhood is uniform over the other target rows.
+    constant = DummyClassifier(strategy="prior").fit(X[domain >= 0], y[domain >= 0])
+    assert scorer(constant, X, y) == pytest.approx(np.log((domain < 0).sum() - 1), rel=1e-12)
+    with pytest.raises(ValueError, match="temperature"):
+        SoftNeighborhoodDensityScorer(temperature=0)
+
+
 def test_prediction_entropy_scorer_is_minus_the_mean_target_entropy():
     X, y, domain, _ = shifted_classes()
     model = make_da_pipeline(OTDomainAdapter(), LogisticRegression()).fit(X, y)
@@ -126,7 +152,6 @@ def test_importance_weighted_scorer_weights_by_the_density_ratio():
     adapted = model["otdomainadapter"].transform(X, sample_domain=domain)
     prediction = model[-1].predict(adapted[source])
     # A domain classifier that cannot tell the domains apart gives weights 1: plain accuracy.
-    from sklearn.dummy import DummyClassifier
     flat = ImportanceWeightedScorer(domain_classifier=DummyClassifier(strategy="prior"))
     assert flat(model, X, y) == pytest.approx(np.mean(prediction == y[source]))
     # With the default classifier, the weights favour source rows that look like target rows.
