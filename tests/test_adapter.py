@@ -9,9 +9,12 @@ from scipy.optimize import linear_sum_assignment, minimize
 from scipy.special import rel_entr
 from sklearn.exceptions import ConvergenceWarning
 
-from skot import GaussianBuresMap, OTDomainAdapter, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter, pack
-from skot.backends import pairwise_cost
-from skot.solvers import class_regularized_transport, sinkhorn
+from sklearn.linear_model import LogisticRegression
+
+from skot import (GaussianBuresMap, OTDomainAdapter, SemiDiscreteMap, SinkhornTransport, WassersteinBarycenter,
+                  make_da_pipeline, pack)
+from skot.backends import DenseGeometry, pairwise_cost
+from skot.solvers import class_regularized_transport, sinkhorn, target_class_proportions
 from skot.backends import DenseGeometry
 
 from .reference import lp_transport_cost
@@ -292,3 +295,45 @@ def test_class_regularised_sinkhorn_is_entropic_by_default_and_warns_of_its_gap(
     assert np.count_nonzero(default.plan_ > 1e-12) > 2 * sum(default.plan_.shape)  # entropic: dense
     with pytest.warns(ConvergenceWarning, match="relative conditional-gradient gap"):
         OTDomainAdapter(reg_class=1.0, solver_params={"max_iter": 1, "tol": 0.0}).fit(X, y)
+
+
+def _label_shift(seed=0, n=400):
+    """Two well-separated classes, 80/20 in the source and 20/80 in the target (no covariate shift)."""
+    rng = np.random.default_rng(seed)
+
+    def draw(share_of_ones):
+        labels = (rng.random(n) < share_of_ones).astype(int)
+        return rng.normal(size=(n, 2)) * 0.8 + np.where(labels[:, None] == 1, [2.0, 0.0], [-2.0, 0.0]), labels
+
+    (source, source_labels), (target, target_labels) = draw(0.2), draw(0.8)
+    return source, source_labels, target, target_labels
+
+
+def test_target_class_proportions_recover_a_label_shift():
+    source, labels, target, target_labels = _label_shift()
+    a, b = np.full(len(source), 1 / len(source)), np.full(len(target), 1 / len(target))
+    eps = 0.01 * float(a @ pairwise_cost(source, target, "sqeuclidean") @ b)
+    result = target_class_proportions(DenseGeometry(source, target, "sqeuclidean"), labels, a, b, eps)
+    assert result.converged and list(result.classes) == [0, 1]
+    np.testing.assert_allclose(result.proportions, np.bincount(target_labels) / len(target), atol=0.05)
+    assert result.proportions.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "exact"])
+def test_target_shift_reweights_the_source_classes(method):
+    """The estimated shares, the map and the propagated labels follow the target's balance; the
+    unweighted map carries the source's 80/20 onto a 20/80 target."""
+    source, labels, target, target_labels = _label_shift(seed=1)
+    X, y, domain = pack(source, target, labels)
+    truth = np.bincount(target_labels) / len(target)
+    shifted = make_da_pipeline(OTDomainAdapter(method, target_shift=True), LogisticRegression()).fit(X, y)
+    plain = make_da_pipeline(OTDomainAdapter(method), LogisticRegression()).fit(X, y)
+    np.testing.assert_allclose(shifted[0].target_class_proportions_, truth, atol=0.05)
+    assert plain[0].target_class_proportions_ is None
+    accuracy = {name: np.mean(model.predict(target) == target_labels) for name, model in
+                (("shifted", shifted), ("plain", plain))}
+    assert accuracy["shifted"] >= accuracy["plain"] + 0.05, accuracy
+    np.testing.assert_allclose(shifted[0].transform_labels(target).mean(axis=0), truth, atol=0.05)
+    assert plain[0].transform_labels(target).mean(axis=0)[0] > 0.6  # the source's 80% of class 0
+    with pytest.raises(ValueError, match="target_shift needs class labels"):
+        OTDomainAdapter(method, target_shift=True).fit(X, sample_domain=domain)

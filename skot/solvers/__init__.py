@@ -30,12 +30,14 @@ from .semidiscrete import (
     semidual_objective,
 )
 from .sinkhorn import (
+    ClassProportionsResult,
     SinkhornResult,
     conditional_class_proportions,
     log_weighted,
     self_transport_potential,
     sinkhorn,
     sinkhorn_divergence,
+    target_class_proportions,
 )
 
 __all__ = [
@@ -46,4 +48,4 @@ __all__ = [
     "JDOTResult", "jdot_classification", "jdot_regression", "conditional_langevin", "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter", "bures_barycenter_maps",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
-    "SinkhornResult", "log_weighted", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]
+    "ClassProportionsResult", "target_class_proportions", "SinkhornResult", "log_weighted", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -360,3 +360,87 @@ def conditional_class_proportions(make_geometry, points, support, log_weights, l
         else:
             softmins.append(make_geometry(points, support[rows]).softmin(log_weights[rows], eps, axis=1))
     return classes, softmax(-np.column_stack(softmins) / eps, axis=1)
+
+
+@dataclass(frozen=True)
+class ClassProportionsResult:
+    """Output of :func:`target_class_proportions`.
+
+    Attributes
+    ----------
+    classes : ndarray of shape (k,)
+    proportions : ndarray of shape (k,)
+        Estimated share of each class in the target measure (sums to one).
+    n_iter : int
+    converged : bool
+    error : float
+        The last largest change of a proportion (what ``tol`` bounds).
+    """
+
+    classes: np.ndarray
+    proportions: np.ndarray
+    n_iter: int
+    converged: bool
+    error: float
+
+
+@checked(eps=POSITIVE, max_iter=COUNT, tol=NON_NEGATIVE, verbose=VERBOSE)
+def target_class_proportions(geometry, labels, a, b, eps, *, max_iter=1000, tol=1e-6, verbose=0):
+    """Class proportions of the target measure under target shift, by OT (JCPOT, Redko et al. 2019).
+
+    The entropic coupling of the labelled source and the target whose target marginal is ``b``
+    and whose source marginal keeps, within each class c, the shape of ``a`` but not its
+    class totals ``h_c``: the KL projection onto the first constraint is Sinkhorn's target
+    update, onto the second ``f_i = softmin_i + eps log(h_c / A_c)`` with ``h_c`` the class's
+    current row mass (``A_c`` its mass in ``a``). The totals at the fixed point estimate the
+    target's class shares: classes whose source rows lie where the target mass is take it.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        Source rows (``x``) to target rows (``y``).
+    labels : array-like of shape (n,)
+        Class of each source row.
+    a, b : ndarray of shape (n,), (m,)
+        Source and target weights, each summing to one (``a`` sets the within-class shapes).
+    eps : float
+        Entropic regularisation in raw cost units.
+    max_iter, tol : int, float
+        Stop when no proportion changes by more than ``tol`` in an iteration.
+    verbose : int
+        Progress through the ``"skot"`` logger.
+
+    Returns
+    -------
+    ClassProportionsResult
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    check_weights(a, geometry.shape[0], "source")
+    check_weights(b, geometry.shape[1], "target")
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    class_mass = np.bincount(codes, weights=a, minlength=len(classes))
+    with np.errstate(divide="ignore"):
+        log_a, log_b = np.log(a), np.log(b)
+    proportions = class_mass / class_mass.sum()
+    f = np.zeros(len(a))
+    converged, change, n_iter = False, np.inf, 0
+    progress = Progress("target class proportions", verbose, tol)
+    for n_iter in range(1, max_iter + 1):
+        g = geometry.softmin(f + eps * log_a, eps, axis=0)
+        row_softmin = geometry.softmin(g + eps * log_b, eps, axis=1)
+        # Row masses of the plan after the target update, and their class totals.
+        with np.errstate(over="ignore"):
+            row_mass = a * np.exp((f - row_softmin) / eps)
+        updated = np.bincount(codes, weights=row_mass, minlength=len(classes))
+        updated /= updated.sum()
+        with np.errstate(divide="ignore"):
+            f = row_softmin + eps * np.log(updated / class_mass)[codes]
+        change = float(np.max(np.abs(updated - proportions)))
+        proportions = updated
+        if change <= tol:
+            converged = True
+            break
+        progress(n_iter, change)
+    progress.done(n_iter, change, converged)
+    return ClassProportionsResult(classes, proportions, n_iter, converged, change)
