@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize_scalar
-from scipy.special import rel_entr, xlogy
+from scipy.special import rel_entr
 
 from ..backends import DenseGeometry, pairwise_cost
+from ._compiled import mixture_entropy
 from .exact import exact_plan
 from .sinkhorn import sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, checked
@@ -142,8 +143,7 @@ def _along(cost, plan, direction, eps, reference, eta, regulariser):
     def value(t):
         if eps == 0:
             return start + t * slope + eta * penalty(t)
-        mixture = plan + t * direction
-        return start + t * slope + eta * penalty(t) + eps * float(xlogy(mixture, mixture).sum())
+        return start + t * slope + eta * penalty(t) + eps * mixture_entropy(plan, direction, t)
 
     return value
 
