@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import scipy.special
 
-from skot.backends import METRICS, DenseGeometry, Geometry, Metric, OnlineGeometry, pairwise_cost, to_numpy
+from skot.backends import (METRICS, CostMatrixGeometry, DenseGeometry, Geometry, Metric, OnlineGeometry, pairwise_cost,
+                           to_numpy)
 from skot.backends._base import REDUCTIONS
 from skot.backends._costs import METRIC_DESCRIPTIONS
 from skot.solvers import sinkhorn
@@ -77,6 +78,7 @@ GEOMETRIES = {
     "cuda": _cuda,
     "dask": _dask,
     "logsumexp": lambda x, y, metric: (LogSumExpGeometry(x, y, metric), np.asarray),
+    "cost_matrix": lambda x, y, metric: (CostMatrixGeometry(pairwise_cost(x, y, metric)), np.asarray),
 }
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skot import SinkhornTransport
-from skot.backends import DenseGeometry, OnlineGeometry
+from skot.backends import CostMatrixGeometry, DenseGeometry, OnlineGeometry
 from skot.backends._exp import FLOOR, LOG_FLOOR, _exp_floored
 from skot.backends._kernel import RESOLVED_SUM, StoredKernel
 from skot.backends._kernel import column_products_kernel, plan_moments_kernel, row_products_kernel
@@ -177,3 +177,24 @@ def _check_maps(online, dense):
             expected = dense.barycentric_map(h, 5.0, axis)
         got = online.barycentric_map(h, 5.0, axis)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_cost_matrix_geometry_solves_as_the_dense_reference():
+    """Sinkhorn through the stored kernel of a given cost matrix: the reference's potentials, at
+    a sharp eps (rebuilds) and with a zero weight (potentials with -inf: the dense fallback)."""
+    rng = np.random.default_rng(7)
+    cost = rng.uniform(0.0, 4.0, size=(40, 30)) + np.add.outer(rng.normal(size=40), rng.normal(size=30)) ** 2
+    a, b = rng.uniform(0.5, 1.0, 40), rng.uniform(0.5, 1.0, 30)
+    a[3] = 0.0
+    a, b = a / a.sum(), b / b.sum()
+    for eps in (1.0, 0.02):
+        stored = sinkhorn(CostMatrixGeometry(cost), a, b, eps, tol=1e-12, max_iter=5000)
+        dense = sinkhorn(DenseGeometry.from_cost_matrix(cost), a, b, eps, tol=1e-12, max_iter=5000)
+        assert stored.converged and dense.converged
+        np.testing.assert_allclose(stored.plan(), dense.plan(), atol=1e-12)
+        assert stored.plan_cost() == pytest.approx(dense.plan_cost(), rel=1e-10)
+    geometry = CostMatrixGeometry(cost)
+    h = np.full(30, -np.inf)
+    h[:5] = 0.0
+    np.testing.assert_allclose(geometry.softmin(h, 0.5, 1), DenseGeometry.from_cost_matrix(cost).softmin(h, 0.5, 1),
+                               rtol=1e-13)

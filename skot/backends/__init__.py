@@ -12,6 +12,7 @@ from ._arrays import (FLOAT_DTYPES, array_namespace_of, as_dtype, as_float64, as
                       float_dtypes, is_cupy_namespace, is_dask_array, like, namespace, take_rows, to_numpy)
 from ._base import Geometry
 from ._costs import METRICS, Metric, box_diameter2, check_representable, metric_of, pairwise_cost
+from ._kernel import CostMatrixGeometry
 from ._numba import KERNEL_MEMORY, OnlineGeometry
 from ._numpy import DenseGeometry
 from ._simplex import SimplexSolution, transport_simplex
@@ -19,7 +20,7 @@ from ._threads import max_threads, one_blas_thread, thread_limit
 
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 
-__all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Metric", "Geometry", "DenseGeometry", "OnlineGeometry",
+__all__ = ["BACKENDS", "FLOAT_DTYPES", "KERNEL_MEMORY", "METRICS", "Metric", "Geometry", "CostMatrixGeometry", "DenseGeometry", "OnlineGeometry",
            "array_namespace_of", "as_dtype", "as_float64", "assemble_rows", "box_diameter2", "check_representable",
            "copy_rows", "device", "float_dtypes", "get_geometry", "is_cupy_namespace",
            "is_dask_array", "like", "logsumexp", "metric_of", "namespace", "max_threads", "one_blas_thread", "thread_limit",

@@ -20,7 +20,10 @@ import math
 import numpy as np
 from numba import njit
 
+from ._base import Geometry
+from ._costs import weighted_median
 from ._exp import FASTMATH, FLOOR, LOG_FLOOR, _exp_floored, _log_from_parts, split_floats
+from ._numpy import DenseGeometry
 from ._threads import one_blas_thread, run_chunks
 
 RESOLVED_SUM = 2.0 * FLOOR / np.finfo(np.float64).eps
@@ -275,3 +278,48 @@ class StoredKernel:
         total = ((alpha * self.row_potential) @ row_sums + (beta * self.column_potential) @ column_sums
                  - self.eps * (alpha @ row_entropies))
         return float(math.exp(log_scale) * total)
+
+
+class CostMatrixGeometry(Geometry):
+    """Geometry of a given dense cost matrix (no points), its soft-mins products with a stored
+    kernel at each eps (as the online geometry's below its memory budget), the rest dense.
+
+    For solvers whose costs are no distances of points: the linearised costs of
+    class-regularised OT, JDOT's joint costs. Soft-mins of potentials with -inf entries
+    (zero weights), or that the kernel cannot resolve at double precision and that a kernel
+    rebuilt around them could not either, take the dense reference's log-sum-exp.
+    """
+
+    provides = frozenset({"softmin", "plan", "plan_cost", "median"})
+
+    def __init__(self, cost):
+        self.cost = np.ascontiguousarray(cost, dtype=np.float64)
+        self._reference = DenseGeometry.from_cost_matrix(self.cost)
+        super().__init__(self._reference.x, self._reference.y, None)
+        self._kernel = None
+
+    def softmin(self, h, eps, axis):
+        h, eps = np.ascontiguousarray(h, dtype=np.float64), float(eps)
+        kernel = self._kernel if self._kernel is not None and self._kernel.eps == eps else None
+        out = None if kernel is None else kernel.softmin(h, axis)
+        if out is None and np.all(np.isfinite(h)):
+            self._kernel = None  # freed before its successor is allocated
+            row_offsets, column_offsets = (np.zeros(self.shape[0]), h) if axis == 1 else (h, np.zeros(self.shape[1]))
+            logits = row_offsets[:, None] + column_offsets[None, :] - self.cost
+            self._kernel = StoredKernel(logits, row_offsets, column_offsets, eps,
+                                        logits.max(axis=0) if axis == 0 else None)
+            out = self._kernel.first_softmin
+        return out if out is not None else self._reference.softmin(h, eps, axis)
+
+    def plan(self, hf, hg, eps):
+        return self._reference.plan(hf, hg, eps)
+
+    def plan_cost(self, hf, hg, eps):
+        return self._reference.plan_cost(hf, hg, eps)
+
+    def cost_statistic(self, kind, a, b):
+        if kind != "median":
+            return self._reference.cost_statistic(kind, a, b)
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        kept = np.ix_(a > 0, b > 0)
+        return weighted_median(self.cost[kept].ravel(), np.outer(a[a > 0], b[b > 0]).ravel())

@@ -23,7 +23,7 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import rel_entr
 
-from ..backends import DenseGeometry, pairwise_cost
+from ..backends import CostMatrixGeometry, pairwise_cost
 from ._compiled import mixture_entropy
 from .exact import exact_plan
 from .sinkhorn import sinkhorn
@@ -125,8 +125,7 @@ def _linear_problem(cost, a, b, eps, init, sinkhorn_options):
     if eps == 0:
         result = exact_plan(cost, a, b, basis=init)
         return result.plan, result.basis
-    geometry = DenseGeometry.from_cost_matrix(cost)
-    result = sinkhorn(geometry, a, b, eps, init=init, **sinkhorn_options)
+    result = sinkhorn(CostMatrixGeometry(cost), a, b, eps, init=init, **sinkhorn_options)
     return result.plan(), (result.potential_source, result.potential_target)
 
 

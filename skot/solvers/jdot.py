@@ -22,7 +22,7 @@ from scipy import sparse
 from sklearn.base import clone
 
 from .._progress import Progress
-from ..backends import DenseGeometry, one_blas_thread, pairwise_cost
+from ..backends import CostMatrixGeometry, one_blas_thread, pairwise_cost
 from .exact import exact_plan, exact_transport
 from .sinkhorn import sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, VERBOSE, checked
@@ -182,7 +182,7 @@ class _Problem:
         """(plan, what warm-starts the next, <cost, plan>): exact or entropic; the first exact
         plan (the feature plan) from the points, whose simplex starts along their principal axis."""
         if eps > 0:
-            solution = sinkhorn(DenseGeometry.from_cost_matrix(cost), self.a, self.b, eps, init=warm)
+            solution = sinkhorn(CostMatrixGeometry(cost), self.a, self.b, eps, init=warm)
             plan = solution.plan()
             return plan, (solution.potential_source, solution.potential_target), float(np.sum(cost * plan))
         if first:
