@@ -207,8 +207,10 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
         if gap <= tol * max(abs(value), np.finfo(float).tiny):
             converged = True
             break
+        # A step within 1e-3 of the segment's best moves the objective at second order only, far
+        # below the gap tolerance, in half the evaluations of a step within 1e-6.
         step = minimize_scalar(_along(cost, plan, direction, eps, reference, eta, regulariser), bounds=(0.0, 1.0),
-                               method="bounded", options={"xatol": 1e-6}).x
+                               method="bounded", options={"xatol": 1e-3}).x
         plan = plan + step * direction
         value = objective(plan)
     return ClassRegularizedResult(plan, value, max(gap, 0.0), n_iter, converged)
