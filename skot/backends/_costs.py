@@ -75,7 +75,7 @@ class Metric:
 
 
 def _unit_rows(x, xp):
-    """Rows scaled to unit Euclidean norm; zero rows stay zero."""
+    """(rows scaled to unit Euclidean norm, zero rows staying zero; the norms)."""
     norms = xp.linalg.vector_norm(x, axis=1, keepdims=True)
     return x / xp.where(norms > 0, norms, 1.0), norms
 

@@ -186,6 +186,10 @@ class JDOTClassifier(ClassifierMixin, _JDOT):
     def _fitted_from(self, estimator):
         self.classes_ = estimator.classes_
 
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of ``predict(X)`` against the labels ``y`` (of target rows, when known)."""
+        return super().score(X, y, sample_weight=sample_weight)
+
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities of the rows of ``X``, columns in the order of ``classes_``."""
@@ -232,6 +236,10 @@ class JDOTRegressor(RegressorMixin, _JDOT):
 
     def _base(self):
         return LinearRegression() if self.estimator is None else self.estimator
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of ``predict(X)`` against the values ``y``."""
+        return super().score(X, y, sample_weight=sample_weight)
 
     @staticmethod
     def _checked_labels(labels):
