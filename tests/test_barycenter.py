@@ -121,3 +121,23 @@ def test_free_support_objective_matches_pot(rng):
         return np.mean([ot.emd2(uniform, uniform, ot.dist(support, d)) for d in domains])
 
     assert objective(est.support_) <= 1.02 * objective(theirs)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "free_support"])
+def test_domains_unseen_in_fit_get_maps_fitted_at_transform(method):
+    """new_domains="fit": a domain first seen at transform is mapped as a fitted domain with the
+    same rows is (the same Gaussian fit, or the same entropic plan onto the support);
+    new_domains="error" refuses it."""
+    rng = np.random.default_rng(8)
+    first, second = rng.normal(size=(60, 2)), rng.normal(size=(50, 2)) * [2.0, 0.5] + 3.0
+    X = np.vstack([first, second])
+    domain = np.r_[np.zeros(60, int), np.ones(50, int)]
+    model = WassersteinBarycenter(method=method, n_support=30, new_domains="fit", random_state=0)
+    model.fit(X, sample_domain=domain)
+    as_fitted = model.transform(second, sample_domain=np.ones(50, int))
+    as_new = model.transform(second, sample_domain=np.full(50, 7))
+    np.testing.assert_allclose(as_new, as_fitted, atol=1e-8)
+    mixed = model.transform(X, sample_domain=np.r_[np.zeros(60, int), np.full(50, 7)])
+    np.testing.assert_allclose(mixed[60:], as_fitted, atol=1e-8)
+    with pytest.raises(ValueError, match="were not seen in fit.*new_domains='fit'"):
+        model.set_params(new_domains="error").transform(second, sample_domain=np.full(50, 7))

@@ -10,13 +10,14 @@ from sklearn.utils.validation import validate_data
 
 from ._dask import accepts_dask_arrays
 from .._domain import by_domain, domain_measures, infer_sample_domain
-from ..backends import (BACKENDS, array_namespace_of, as_dtype, device, float_dtypes,
+from ..backends import (BACKENDS, array_namespace_of, as_dtype, as_float64, device, float_dtypes,
                         get_geometry, like, namespace, to_numpy)
 from ..solvers import (
     barycenter_map_plans,
     bures_barycenter_maps,
     fit_gaussian,
     free_support_barycenter,
+    gaussian_ot,
     log_weighted,
     psd_power,
     use_multiscale,
@@ -66,6 +67,11 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         Fixed-point iterations.
     tol : float, default=1e-7
         Relative change of the support (or covariance) at which to stop.
+    new_domains : {"error", "fit"}, default="error"
+        ``transform`` of rows whose ``sample_domain`` was not seen in fit: an error, or each
+        such domain mapped onto the fitted barycenter by a map fitted on its rows at transform
+        (its Gaussian fit's Bures map, or its entropic map onto the support), so that
+        cross-validation grouped by domain scores unseen domains.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
     multiscale : "auto" or bool, default="auto"
         Free support: solve the entropic problems (the barycenter's when ``reg > 0``, and the
@@ -121,6 +127,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         "map_reg": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "new_domains": [StrOptions({"error", "fit"})],
         "backend": [StrOptions(set(BACKENDS))],
         "multiscale": [StrOptions({"auto"}), "boolean"],
         "verbose": ["verbose"],
@@ -134,8 +141,8 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         return "mean_" if self.method == "gaussian" else "support_"
 
     def __init__(self, n_support=None, *, method="free_support", reg=0.0, weights=None, covariance_reg="auto",
-                 map_reg=0.05, max_iter=100, tol=1e-7, backend="auto", multiscale="auto", verbose=0,
-                 random_state=None):
+                 map_reg=0.05, max_iter=100, tol=1e-7, new_domains="error", backend="auto", multiscale="auto",
+                 verbose=0, random_state=None):
         self.n_support = n_support
         self.method = method
         self.reg = reg
@@ -144,6 +151,7 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
         self.map_reg = map_reg
         self.max_iter = max_iter
         self.tol = tol
+        self.new_domains = new_domains
         self.backend = backend
         self.multiscale = multiscale
         self.verbose = verbose
@@ -240,24 +248,46 @@ class WassersteinBarycenter(DomainTransformerMixin, OneToOneFeatureMixin, Transf
             return np.full(X.shape[0], seen[0] if len(seen) == 1 else targets[0])
         domains = infer_sample_domain(X.shape[0], None, sample_domain)
         unseen = np.setdiff1d(domains, seen)
-        if len(unseen):
-            raise ValueError(f"Domains {unseen.tolist()} were not seen in fit (seen: {seen.tolist()}).")
+        if len(unseen) and self.new_domains == "error":
+            raise ValueError(f"Domains {unseen.tolist()} were not seen in fit (seen: {seen.tolist()}); "
+                             "new_domains='fit' maps them by maps fitted on their rows.")
         return domains
 
     def _map_domain(self, k, points):
-        """Rows of the k-th fitted domain mapped onto the barycenter."""
+        """Rows of the k-th domain mapped onto the barycenter: by its fitted map, or (past the
+        fitted domains) by one fitted on these rows."""
+        fitted = k < self.domains_.shape[0]
         if self.method == "gaussian":
-            mapped = points @ as_dtype(self.coefs_[k, ...], points.dtype).T + as_dtype(self.intercepts_[k, ...],
-                                                                                    points.dtype)
+            coef, intercept = (self.coefs_[k, ...], self.intercepts_[k, ...]) if fitted else self._new_affine_map(points)
+            mapped = points @ as_dtype(coef, points.dtype).T + as_dtype(intercept, points.dtype)
         else:
-            h = log_weighted(self.support_potentials_[k, ...], self.support_weights_, self._map_eps)
+            potential = self.support_potentials_[k, ...] if fitted else self._new_support_potential(points)
+            h = log_weighted(potential, self.support_weights_, self._map_eps)
             geometry = get_geometry(self.backend_, points, self.support_, "sqeuclidean")
             mapped = geometry.barycentric_map(h, self._map_eps, axis=1)
         return as_dtype(mapped, points.dtype)
 
+    def _new_affine_map(self, points):
+        """(A, b) of the Bures map of the rows' Gaussian fit onto the Gaussian barycenter."""
+        masses = like(np.full(points.shape[0], 1.0 / points.shape[0]), points)
+        mean, cov = fit_gaussian(as_float64(points), masses, ridge=self._covariance_ridge(masses, points.shape[1]))
+        linear = gaussian_ot(mean, cov, self.mean_, self.covariance_).linear
+        return linear, self.mean_ - linear @ mean
+
+    def _new_support_potential(self, points):
+        """The support potential of the entropic plan from the rows (uniform) to the support."""
+        points, masses = as_float64(points), like(np.full(points.shape[0], 1.0 / points.shape[0]), points)
+        multiscale = use_multiscale(self.multiscale, self.backend_, points, self.support_, self._map_eps)
+        plan, = barycenter_map_plans(lambda u, v: get_geometry(self.backend_, u, v, "sqeuclidean"),
+                                     [(points, masses)], self.support_, self.support_weights_, self._map_eps,
+                                     tol=1e-10, max_iter=MAP_MAX_ITER, multiscale=multiscale)
+        warn_if_not_converged(self, plan, 1e-10)
+        return plan.potential_target
+
     def _transform_fitted(self, X, domains):
         """Every row mapped onto the barycenter by its own domain's map."""
-        return by_domain(X, domains, to_numpy(self.domains_), self._map_domain)
+        seen = to_numpy(self.domains_)
+        return by_domain(X, domains, np.concatenate([seen, np.setdiff1d(domains, seen)]), self._map_domain)
 
     @accepts_dask_arrays
     def transform(self, X, sample_domain=None):
