@@ -140,11 +140,6 @@ class _JDOT(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=np.float64, reset=False)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
-
 
 class JDOTClassifier(ClassifierMixin, _JDOT):
     __doc__ = """Classifier for the target rows, trained by joint distribution optimal transport (JDOT).
