@@ -15,6 +15,10 @@ Cases (200 source + 150 target rows in 2-D unless said):
 - ``semidiscrete``: ``SemiDiscreteMap(target=8).fit`` on the 200 source rows against
   scikit-learn's ``KMeans(8)``;
 - ``exact``: ``OTDomainAdapter("exact").fit`` against ``ot.da.EMDTransport().fit``;
+- ``jdot``: ``JDOTClassifier().fit`` against skada's ``JDOTClassifier().fit`` (the same
+  target predictions are checked);
+- ``class_regularized``: ``OTDomainAdapter(reg=0.1, reg_class=0.1).fit`` against POT's
+  ``ot.da.SinkhornLpl1Transport().fit``;
 - ``grid``: ``GridSearchCV`` of ``make_da_pipeline(OTDomainAdapter(), LogisticRegression())``
   over 5 ``reg`` values and 5 ``SourceTargetShuffleSplit`` folds scored by
   ``PredictionEntropyScorer`` (400 + 400 rows), ``n_jobs=1`` against ``n_jobs=2``, and
@@ -143,6 +147,47 @@ def case_exact():
     return (lambda: OTDomainAdapter("exact").fit(X, y), lambda: ot.da.EMDTransport().fit(Xs=xs, Xt=xt), compare)
 
 
+def case_jdot():
+    import warnings
+
+    from skada import JDOTClassifier as SkadaJDOT
+    from skot import JDOTClassifier
+
+    xs, xt, labels = small_problem()
+    X, y, domain = skot_data(xs, xt, labels)
+
+    def skada_fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = SkadaJDOT()
+            model.fit(X, y, sample_domain=domain)
+            return model
+
+    def compare(model):
+        return {"n_iter": int(model.n_iter_), "same_target_predictions": bool(np.array_equal(
+            model.predict(xt), skada_fit().predict(xt)))}
+
+    return lambda: JDOTClassifier().fit(X, y, sample_domain=domain), skada_fit, compare
+
+
+def case_class_regularized():
+    import warnings
+
+    import ot
+    from skot import OTDomainAdapter
+
+    xs, xt, labels = small_problem()
+    X, y, domain = skot_data(xs, xt, labels)
+
+    def pot_fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ot.da.SinkhornLpl1Transport().fit(Xs=xs, ys=labels, Xt=xt)
+
+    return (lambda: OTDomainAdapter(reg=0.1, reg_class=0.1).fit(X, y), pot_fit,
+            lambda model: {"n_iter": int(model.n_iter_)})
+
+
 def _grid(n_jobs):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
@@ -247,7 +292,8 @@ def median_time(func, repeat):
 
 
 CASES = {"sinkhorn": case_sinkhorn, "adapter": case_adapter, "gaussian": case_gaussian,
-         "barycenter": case_barycenter, "semidiscrete": case_semidiscrete, "exact": case_exact, "grid": case_grid}
+         "barycenter": case_barycenter, "semidiscrete": case_semidiscrete, "exact": case_exact,
+         "jdot": case_jdot, "class_regularized": case_class_regularized, "grid": case_grid}
 
 
 def main():
