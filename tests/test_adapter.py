@@ -123,6 +123,14 @@ def dense_objective(plan, cost, a, b, eps, eta, penalty, labels, target):
     """The class-regularised objective written out directly, for an independent check."""
     if penalty == "group_lasso":
         omega = sum(np.sqrt(b * plan[labels == c].sum(0)).sum() for c in np.unique(labels))
+    elif penalty == "target_laplacian":
+        images = plan.T @ SOURCE_POINTS / b[:, None]
+        squared = pairwise_cost(target, target, "sqeuclidean")
+        similarity = np.exp(-squared / (2 * np.median(squared[~np.eye(len(b), dtype=bool)])))
+        np.fill_diagonal(similarity, 0.0)
+        similarity /= similarity.sum()
+        omega = sum(similarity[j, k] * np.sum((images[j] - images[k]) ** 2)
+                    for j in range(len(b)) for k in range(len(b)))
     else:
         images = plan @ target / a[:, None]
         omega = 0.0
@@ -143,7 +151,7 @@ def dense_objective(plan, cost, a, b, eps, eta, penalty, labels, target):
 SOURCE_POINTS = np.random.default_rng(5).normal(size=(6, 2))
 
 
-@pytest.mark.parametrize("penalty", ["group_lasso", "laplacian"])
+@pytest.mark.parametrize("penalty", ["group_lasso", "laplacian", "target_laplacian"])
 def test_class_regularised_plan_is_the_minimiser(penalty):
     """GCG against SLSQP on the objective written out independently (6 x 5 problem)."""
     rng = np.random.default_rng(5)
@@ -161,14 +169,14 @@ def test_class_regularised_plan_is_the_minimiser(penalty):
     assert abs(objective - result.objective) < 1e-10
     constraints = [{"type": "eq", "fun": lambda p: p.reshape(6, 5).sum(1) - a},
                    {"type": "eq", "fun": lambda p: p.reshape(6, 5).sum(0)[:-1] - b[:-1]}]
-    # The Laplacian problem is convex: SLSQP from the independent point a b^T finds the same
+    # The Laplacian problems are convex: SLSQP from the independent point a b^T finds the same
     # minimum. The group lasso is concave: SLSQP started at our plan finds no better point nearby.
-    start = np.outer(a, b) if penalty == "laplacian" else result.plan
+    start = result.plan if penalty == "group_lasso" else np.outer(a, b)
     reference = minimize(lambda p: dense_objective(p.reshape(6, 5), cost, a, b, eps, eta, penalty, labels, target),
                          start.ravel(), method="SLSQP", bounds=[(1e-12, 1)] * 30,
                          constraints=constraints, options={"ftol": 1e-14, "maxiter": 1000})
     assert result.objective <= reference.fun + 1e-7
-    if penalty == "laplacian":
+    if penalty != "group_lasso":
         assert reference.fun <= result.objective + 1e-6
     # The penalty changed the answer: the plain entropic plan is worse for this objective.
     geometry = DenseGeometry.from_cost_matrix(cost)
@@ -337,3 +345,14 @@ def test_target_shift_reweights_the_source_classes(method):
     assert plain[0].transform_labels(target).mean(axis=0)[0] > 0.6  # the source's 80% of class 0
     with pytest.raises(ValueError, match="target_shift needs class labels"):
         OTDomainAdapter(method, target_shift=True).fit(X, sample_domain=domain)
+
+
+def test_target_laplacian_needs_no_labels():
+    """The adapter fits it from source and target rows alone; the labelled penalties refuse that."""
+    rng = np.random.default_rng(9)
+    X, _, domain = pack(rng.normal(size=(25, 2)), rng.normal(size=(20, 2)) + 1.0)
+    model = OTDomainAdapter(reg=0.05, reg_class=1.0, class_penalty="target_laplacian").fit(X, sample_domain=domain)
+    assert model.plan_.shape == (25, 20) and model.classes_ is None
+    np.testing.assert_allclose(model.plan_.sum(axis=1), np.full(25, 1 / 25), atol=1e-8)
+    with pytest.raises(ValueError, match="needs class labels"):
+        OTDomainAdapter(reg=0.05, reg_class=1.0, class_penalty="laplacian").fit(X, sample_domain=domain)

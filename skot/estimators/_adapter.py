@@ -72,8 +72,9 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         2017), methods "sinkhorn" and "exact": the l_{1/2}-l_1 group lasso (each target
         point fed by one class) in cost-scale units, or the Laplacian (same-class
         neighbours kept together) in squared-distance units. Dense: for a few thousand rows.
-    class_penalty : {"group_lasso", "laplacian"}, default="group_lasso"
-        The class regulariser used when ``reg_class`` is set.
+    class_penalty : {"group_lasso", "laplacian", "target_laplacian"}, default="group_lasso"
+        The class regulariser used when ``reg_class`` is set; "target_laplacian" (neighbouring
+        target rows fed by neighbouring source rows, in squared-distance units) needs no labels.
     target_shift : bool, default=False
         Target (label) shift: estimate the class proportions of the target rows by OT
         (:func:`skot.solvers.target_class_proportions`, JCPOT) and reweight the source classes
@@ -274,7 +275,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                       else exact_transport(source, target, a, b, metric=self.metric, verbose=self.verbose))
             plan, n_iter = result.plan, result.n_iter
         else:
-            if labels is None:
+            if labels is None and self.class_penalty != "target_laplacian":
                 raise ValueError("reg_class needs class labels for the source rows (y).")
             cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric),
                                             a, b)

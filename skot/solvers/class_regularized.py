@@ -7,7 +7,10 @@ built from the labels l_i of the source points:
   so that each target point receives its mass from one class;
 - Laplacian: Omega(P) = sum_ik S_ik |T_i - T_k|^2, with T = diag(1/a) P Y the barycentric
   images and S a same-class Gaussian similarity graph summing to one, so that neighbours
-  of one class move together.
+  of one class move together;
+- target Laplacian (no labels): the same on the target rows, T = diag(1/b) P^T X and S
+  joining all target rows, so that neighbouring target rows receive mass from neighbouring
+  source rows.
 
 Generalised conditional gradient (Rakotomamonjy et al. 2015): linearise eta Omega at P,
 solve the entropic (or, at eps = 0, exact) problem for the cost C + eta grad Omega(P),
@@ -29,7 +32,7 @@ from .exact import exact_plan
 from .sinkhorn import sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, checked
 
-PENALTIES = ("group_lasso", "laplacian")
+PENALTIES = ("group_lasso", "laplacian", "target_laplacian")
 
 
 @dataclass(frozen=True)
@@ -86,23 +89,27 @@ class _GroupLasso:
 
 
 class _Laplacian:
-    """Omega(P) = 2 tr(T^T L T), T = diag(1/a) P Y, L the Laplacian of the same-class graph S."""
+    """Omega(P) = 2 tr(T^T L T), L the Laplacian of a Gaussian similarity graph S of one side's
+    points and T their barycentric images: of the source rows, T = diag(1/a) P Y, with S
+    joining rows of one class; or (``on_target``) of the target rows, T = diag(1/b) P^T X, with
+    S joining all of them (no labels needed)."""
 
-    def __init__(self, labels, source, target, a):
-        squared = pairwise_cost(source, source, "sqeuclidean")
-        same_class = labels[:, None] == labels[None, :]
-        np.fill_diagonal(same_class, False)
-        bandwidth = np.median(squared[same_class]) if same_class.any() else 0.0
-        similarity = np.where(same_class, np.exp(-squared / (2 * bandwidth or 1.0)), 0.0)
+    def __init__(self, points, labels, others, masses, on_target=False):
+        squared = pairwise_cost(points, points, "sqeuclidean")
+        joined = np.ones(squared.shape, dtype=bool) if labels is None else labels[:, None] == labels[None, :]
+        np.fill_diagonal(joined, False)
+        bandwidth = np.median(squared[joined]) if joined.any() else 0.0
+        similarity = np.where(joined, np.exp(-squared / (2 * bandwidth or 1.0)), 0.0)
         total = similarity.sum()
         if total > 0:
             similarity /= total
         self.laplacian = np.diag(similarity.sum(axis=1)) - similarity
-        self.target = np.asarray(target, dtype=np.float64)
-        self.a = a
+        self.others = np.asarray(others, dtype=np.float64)
+        self.masses = masses
+        self.on_target = on_target
 
     def _images(self, plan):
-        return plan @ self.target / self.a[:, None]
+        return (plan.T if self.on_target else plan) @ self.others / self.masses[:, None]
 
     def value(self, plan):
         images = self._images(plan)
@@ -116,7 +123,8 @@ class _Laplacian:
         return lambda t: float(2.0 * (constant + 2.0 * t * linear + t * t * quadratic))
 
     def gradient(self, plan):
-        return 4.0 * (self.laplacian @ self._images(plan)) @ self.target.T / self.a[:, None]
+        gradient = 4.0 * (self.laplacian @ self._images(plan)) @ self.others.T / self.masses[:, None]
+        return gradient.T if self.on_target else gradient
 
 
 def _linear_problem(cost, a, b, eps, init, sinkhorn_options):
@@ -164,15 +172,15 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
     cost : ndarray of shape (n, m)
     a, b : ndarray of shape (n,), (m,)
         Marginals, each summing to one.
-    labels : ndarray of shape (n,)
-        Class of each source point.
+    labels : ndarray of shape (n,) or None
+        Class of each source point (None for the target Laplacian, which reads none).
     eps : float
         Entropic regularisation in cost units; 0 for exact linear subproblems.
     eta : float
         Weight of the class penalty.
-    penalty : {"group_lasso", "laplacian"}
+    penalty : {"group_lasso", "laplacian", "target_laplacian"}
     source, target : ndarray of shape (n, d), (m, d)
-        Points; needed by the Laplacian penalty only.
+        Points; needed by the Laplacian penalties only.
     max_iter, tol : int, float
         Stop when the gap falls below ``tol`` times the objective's magnitude.
     sinkhorn_max_iter, sinkhorn_tol : int, float
@@ -185,8 +193,14 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
     if penalty not in PENALTIES:
         raise ValueError(f"Unknown class penalty {penalty!r}; expected one of {PENALTIES}.")
     cost = np.asarray(cost, dtype=np.float64)
-    labels = np.asarray(labels)
-    regulariser = _GroupLasso(labels, b) if penalty == "group_lasso" else _Laplacian(labels, source, target, a)
+    if penalty == "target_laplacian":
+        regulariser = _Laplacian(target, None, source, b, on_target=True)
+    elif labels is None:
+        raise ValueError(f"The {penalty!r} penalty needs the class labels of the source points.")
+    elif penalty == "group_lasso":
+        regulariser = _GroupLasso(np.asarray(labels), b)
+    else:
+        regulariser = _Laplacian(source, np.asarray(labels), target, a)
     reference = np.outer(a, b)
 
     def objective(plan):
