@@ -20,6 +20,7 @@ from skot import (
     JDOTClassifier,
     JDOTRegressor,
     OTDomainAdapter,
+    OTDomainAdapterCV,
     SemiDiscreteMap,
     SinkhornTransport,
     SourceOnlyEstimator,
@@ -28,7 +29,7 @@ from skot import (
 
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
               WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(), SemiDiscreteMap(solver="sgd"),
-              OTDomainAdapter(), OTDomainAdapter("exact"),
+              OTDomainAdapter(), OTDomainAdapter("exact"), OTDomainAdapterCV(),
               SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier(), JDOTRegressor()]
 
 
@@ -63,7 +64,8 @@ def test_import_leaves_global_config_alone():
 # map_reg=0.2: with the default 0.05 the barycenter's map potentials take their 5000
 # iterations on the checks' 20 uniform points (to 6e-10 against tol 1e-10), 6 s a check.
 TRANSFORMERS = [SinkhornTransport(), GaussianBuresMap(), SemiDiscreteMap(), WassersteinBarycenter(map_reg=0.2),
-                WassersteinBarycenter(method="gaussian"), OTDomainAdapter(), OTDomainAdapter("exact")]
+                WassersteinBarycenter(method="gaussian"), OTDomainAdapter(), OTDomainAdapter("exact"),
+                OTDomainAdapterCV()]
 SET_OUTPUT_CHECKS = [check_set_output_transform, check_set_output_transform_pandas,
                      check_global_output_transform_pandas, check_set_output_transform_polars,
                      check_global_set_output_transform_polars]

@@ -6,8 +6,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from .._domain import infer_sample_domain, split_source_target
 from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, resolve_backend
@@ -17,6 +17,7 @@ from ._base import DomainTransformerMixin, check_resolvable_eps, keeps_model_on_
 
 # The default grid: from sharp plans (close to exact OT) to smooth ones that blur the classes.
 REG_RANGE = (0.01, 3.0)
+DEFAULT_SPLITS = 5
 
 
 def one_standard_error_choice(scores):
@@ -50,10 +51,11 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     regs : int or array-like of float, default=8
         The grid of entropic ``reg`` values (in units of ``cost_scale``), or their number,
         spaced geometrically from 0.01 to 3.
-    cv : int or splitter, default=5
+    cv : int, splitter, iterable or None, default=5
         Number of random splits stratified by domain (each keeps a tenth of every domain's
         rows out, as :class:`~skot.model_selection.SourceTargetShuffleSplit`), or a splitter
-        whose ``split(X, y[, sample_domain=...])`` keeps source and target rows in every fold.
+        whose ``split(X, y[, sample_domain=...])`` keeps source and target rows in every fold,
+        or an iterable of (train, test) index arrays; None: 5.
     direction : {"source_to_target", "target_to_source"}, default="source_to_target"
         Which side the refitted adapter maps.
     metric : {"sqeuclidean", "euclidean", "cosine"}, default="sqeuclidean"
@@ -64,8 +66,6 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         which plans this close to the optimum give alike.
     tol : float, default=1e-9
         Marginal error of the refit at ``reg_``.
-    max_iter : int, default=1000
-        Sinkhorn iterations of each solve.
     backend : {"auto", "numpy", "numba"}, default="auto"
     verbose : int, default=0
     random_state : int, RandomState instance or None, default=None
@@ -102,13 +102,12 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
 
     _parameter_constraints = {
         "regs": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "cv": [Interval(Integral, 1, None, closed="left"), HasMethods(["split"])],
+        "cv": ["cv_object"],
         "direction": [StrOptions(set(DIRECTIONS))],
         "metric": [StrOptions(set(METRICS))],
         "cost_scale": [StrOptions({"mean", "median", "max"}), Interval(Real, 0, None, closed="neither"), None],
         "path_tol": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "backend": [StrOptions(set(BACKENDS) - {"cupy"})],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -117,7 +116,7 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     _fitted_attribute = "adapter_"
 
     def __init__(self, regs=8, *, cv=5, direction="source_to_target", metric="sqeuclidean", cost_scale="mean",
-                 path_tol=1e-2, tol=1e-9, max_iter=1000, backend="auto", verbose=0, random_state=None):
+                 path_tol=1e-2, tol=1e-9, backend="auto", verbose=0, random_state=None):
         self.regs = regs
         self.cv = cv
         self.direction = direction
@@ -125,7 +124,6 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         self.cost_scale = cost_scale
         self.path_tol = path_tol
         self.tol = tol
-        self.max_iter = max_iter
         self.backend = backend
         self.verbose = verbose
         self.random_state = random_state
@@ -139,8 +137,11 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         return regs
 
     def _splits(self, X, y, domains):
-        if isinstance(self.cv, Integral):  # each domain's share kept in every fold
-            return list(StratifiedShuffleSplit(self.cv, random_state=self.random_state).split(X, domains))
+        if self.cv is None or isinstance(self.cv, Integral):  # each domain's share kept in every fold
+            n_splits = DEFAULT_SPLITS if self.cv is None else self.cv
+            return list(StratifiedShuffleSplit(n_splits, random_state=self.random_state).split(X, domains))
+        if not hasattr(self.cv, "split"):
+            return list(self.cv)  # (train, test) index pairs, as scikit-learn's cv accepts
         splitter = self.cv
         if "sample_domain" in inspect.signature(splitter.split).parameters:
             return list(splitter.split(X, y, sample_domain=domains))
@@ -160,7 +161,7 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         # Without target (or source) rows the adapter warns and is the identity.
         adapter = OTDomainAdapter(
             "sinkhorn", reg=fitted["reg_"], direction=self.direction, metric=self.metric,
-            cost_scale=self.cost_scale, solver_params={"tol": self.tol, "max_iter": self.max_iter},
+            cost_scale=self.cost_scale, solver_params={"tol": self.tol},
             backend=self.backend, verbose=self.verbose, random_state=self.random_state,
         ).fit(X, y, sample_domain=domains, sample_weight=sample_weight)
         for name, value in fitted.items():
@@ -189,13 +190,15 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             training = np.zeros(len(X), dtype=bool)
             training[train] = True
             folds.append((training[in_source], training[in_target]))
-        path = sinkhorn_path(geometry, a, b, regs * cost_scale, folds=folds, max_iter=self.max_iter,
-                             tol=self.path_tol, verbose=self.verbose)
+        path = sinkhorn_path(geometry, a, b, regs * cost_scale, folds=folds, tol=self.path_tol,
+                             verbose=self.verbose)
         scores = np.empty((len(regs), len(folds)))
+        # The class soft-mins get geometries of their own, which keep their own stored kernels.
+        scoring = get_geometry(backend, data.source, data.target, self.metric)
         for j, (source_mask, _) in enumerate(folds):
             held_out = get_geometry(backend, data.source[~source_mask], data.target, self.metric)
             for i, solutions in enumerate(path.fold_solutions):
-                scores[i, j] = circular_label_accuracy(geometry, held_out, solutions[j], labels, source_mask)
+                scores[i, j] = circular_label_accuracy(scoring, held_out, solutions[j], labels, source_mask)
         return scores, path.n_iter
 
     def _transform_fitted(self, X, domains):
@@ -213,9 +216,12 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         -------
         X_adapted : ndarray of shape (n_samples, n_features)
         """
-        return self.adapter_.transform(self._validate_fitted_input(X), sample_domain=sample_domain)
+        X = self._validate_fitted_input(X)
+        # The adapter's own transform would wrap its output for set_output a second time.
+        domains = np.full(X.shape[0], -1) if sample_domain is None else infer_sample_domain(X.shape[0], None,
+                                                                                             sample_domain)
+        return self.adapter_._adapt(X, domains)
 
     def transform_labels(self, X):
         """Class proportions carried to target rows by the refitted plan (:meth:`OTDomainAdapter.transform_labels`)."""
-        check_is_fitted(self)
         return self.adapter_.transform_labels(self._validate_fitted_input(X))

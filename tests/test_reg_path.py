@@ -1,0 +1,144 @@
+"""The warm-started reg path (sinkhorn_path), its circular score, and OTDomainAdapterCV."""
+
+import numpy as np
+import pytest
+import sklearn
+from scipy.special import softmax
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+
+from skot import OTDomainAdapter, OTDomainAdapterCV, make_da_pipeline, pack
+from skot.backends import DenseGeometry, get_geometry, pairwise_cost
+from skot.estimators._adapter_cv import one_standard_error_choice
+from skot.solvers import circular_label_accuracy, sinkhorn, sinkhorn_path
+
+
+def two_classes(n=40, seed=0, shift=(3.0, 1.0)):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    source = rng.normal(size=(n, 2)) * 0.6 + np.c_[2.5 * labels, 0 * labels]
+    target_labels = rng.integers(0, 2, n)
+    target = rng.normal(size=(n, 2)) * 0.6 + np.c_[2.5 * target_labels, 0 * target_labels] + shift
+    return source, target, labels, target_labels
+
+
+def fold_masks(n, m, seed):
+    rng = np.random.default_rng(seed)
+    return rng.random(n) > 0.25, rng.random(m) > 0.25
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_each_fold_of_the_path_solves_the_problem_on_its_training_rows(backend):
+    source, target, _, _ = two_classes(n=30)
+    n, m = len(source), len(target)
+    a, b = np.full(n, 1 / n), np.full(m, 1 / m)
+    folds = [fold_masks(n, m, seed) for seed in range(3)]
+    mean_cost = float(a @ pairwise_cost(source, target, "sqeuclidean") @ b)
+    eps_values = np.array([0.02, 1.0, 0.2]) * mean_cost
+    path = sinkhorn_path(get_geometry(backend, source, target, "sqeuclidean"), a, b, eps_values, folds=folds,
+                         tol=1e-10)
+    np.testing.assert_allclose(path.eps, np.sort(eps_values)[::-1])
+    assert len(path.fold_solutions) == 3 and all(len(row) == 3 for row in path.fold_solutions)
+    for eps, row in zip(path.eps, path.fold_solutions):
+        for (rows, columns), solution in zip(folds, row):
+            # The textbook problem on the training rows alone, from a cold start.
+            sub = DenseGeometry(source[rows], target[columns], "sqeuclidean")
+            alone = sinkhorn(sub, np.full(rows.sum(), 1 / rows.sum()), np.full(columns.sum(), 1 / columns.sum()),
+                             eps, tol=1e-12, anderson_memory=0)
+            plan = solution.plan()
+            assert np.all(plan[~rows] == 0) and np.all(plan[:, ~columns] == 0)
+            np.testing.assert_allclose(plan[np.ix_(rows, columns)], alone.plan(), atol=1e-9)
+    # Warm starts: the path takes fewer iterations than cold solves at each eps.
+    cold = sum(sinkhorn(DenseGeometry(source, target, "sqeuclidean"),
+                        np.where(rows, a, 0) / a[rows].sum(), np.where(columns, b, 0) / b[columns].sum(),
+                        eps, tol=1e-10).n_iter for eps in path.eps for rows, columns in folds)
+    assert path.n_iter < cold
+
+
+def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_plan():
+    source, target, labels, _ = two_classes(n=24, seed=1)
+    # Noisy labels, so that the round trip gets some wrong.
+    labels = np.where(np.random.default_rng(3).random(len(labels)) < 0.2, 1 - labels, labels)
+    n, m = len(source), len(target)
+    rows, columns = fold_masks(n, m, 4)
+    a = np.where(rows, 1.0, 0.0) / rows.sum()
+    b = np.where(columns, 1.0, 0.0) / columns.sum()
+    cost = pairwise_cost(source, target, "sqeuclidean")
+    eps = 0.3 * float(a @ cost @ b)
+    solution = sinkhorn(DenseGeometry(source, target, "sqeuclidean"), a, b, eps, tol=1e-12)
+    # Dense textbook: q = P^T Y / P^T 1, then p(c | x) = sum_j pi(j | x) q_j(c).
+    plan = solution.plan()
+    one_hot = np.eye(2)[labels]
+    with np.errstate(invalid="ignore"):  # held-out columns carry no mass: 0 / 0
+        q = plan.T @ one_hot / plan.sum(axis=0)[:, None]
+    held_out = np.flatnonzero(~rows)
+    with np.errstate(divide="ignore"):
+        log_b = np.log(b)
+    conditional = softmax((solution.potential_target + eps * log_b - cost[held_out]) / eps, axis=1)
+    expected = np.mean(np.argmax(conditional @ np.nan_to_num(q), axis=1) == labels[held_out])
+    score = circular_label_accuracy(get_geometry("numba", source, target, "sqeuclidean"),
+                                    get_geometry("numba", source[held_out], target, "sqeuclidean"),
+                                    solution, labels, rows)
+    assert score == pytest.approx(expected)
+    assert 0 < score < 1  # the case tells right from wrong
+
+
+def test_one_standard_error_rule_picks_the_smoothest_reg_that_scores_as_well():
+    scores = np.array([[0.5, 0.6, 0.55], [0.9, 0.8, 0.85], [0.92, 0.85, 0.83], [0.95, 0.95, 0.94]])
+    # The best mean is the last row (0.947, standard error 0.0027): nothing else is within it.
+    assert one_standard_error_choice(scores) == 3
+    scores[3] = [0.99, 0.8, 0.87]  # mean 0.887, standard error 0.045: row 1 (0.85) is within it
+    assert one_standard_error_choice(scores) == 1
+
+
+def shifted_problem(seed=0):
+    source, target, labels, target_labels = two_classes(n=60, seed=seed)
+    X, y, domain = pack(source, target, labels)
+    return X, y, domain, np.r_[labels, target_labels]
+
+
+def test_adapter_cv_refits_the_adapter_at_the_chosen_reg():
+    X, y, domain, _ = shifted_problem()
+    X_before = X.copy()
+    model = OTDomainAdapterCV(regs=[0.03, 0.3, 3.0], cv=4, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_allclose(model.regs_, [3.0, 0.3, 0.03])
+    assert model.cv_scores_.shape == (3, 4) and model.reg_ in model.regs_
+    assert model.path_n_iter_ > 0
+    reference = OTDomainAdapter(reg=model.reg_).fit(X, y)
+    np.testing.assert_allclose(model.fit_transform(X, y), reference.fit_transform(X, y), atol=1e-8)
+    np.testing.assert_allclose(model.transform(X[domain < 0]), X[domain < 0])  # target rows: identity
+    np.testing.assert_allclose(model.transform_labels(X[domain < 0]), reference.transform_labels(X[domain < 0]),
+                               atol=1e-8)
+    # Well-separated classes: the sharp plans carry the labels back, the blurring reg 3 does not.
+    assert model.cv_scores_[0].mean() < model.cv_scores_[2].mean()
+    assert model.reg_ < 3.0
+
+
+def test_adapter_cv_routing_on_and_off_and_splitters_choose_alike():
+    X, y, domain, y_true = shifted_problem(seed=1)
+    off = OTDomainAdapterCV(regs=4, cv=3, random_state=0).fit(X, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        y_unmasked = np.where(domain >= 0, y, 1)  # target labels present, never read
+        on = OTDomainAdapterCV(regs=4, cv=3, random_state=0).fit(X, y_unmasked, sample_domain=domain)
+        pipeline = make_da_pipeline(OTDomainAdapterCV(regs=4, cv=3, random_state=0), LogisticRegression())
+        pipeline.fit(X, y_unmasked, sample_domain=domain)
+    np.testing.assert_array_equal(on.cv_scores_, off.cv_scores_)
+    assert on.reg_ == off.reg_ == pipeline[0].reg_
+    # Routing off, inside a plain pipeline (masked labels), and a splitter without sample_domain.
+    model = make_da_pipeline(OTDomainAdapterCV(regs=4, cv=3, random_state=0), LogisticRegression()).fit(X, y)
+    assert model.score(X[domain < 0], y_true[domain < 0]) > 0.8
+    shuffled = KFold(3, shuffle=True, random_state=0)
+    assert OTDomainAdapterCV(regs=4, cv=shuffled).fit(X, y).cv_scores_.shape == (4, 3)
+
+
+def test_adapter_cv_bad_input_says_what_is_wrong():
+    X, y, domain, _ = shifted_problem()
+    with pytest.raises(ValueError, match="class labels"):
+        OTDomainAdapterCV(regs=3, cv=2).fit(X, sample_domain=domain)
+    with pytest.raises(ValueError, match="regs must be positive"):
+        OTDomainAdapterCV(regs=[0.1, -1.0]).fit(X, y)
+    with pytest.warns(UserWarning, match="no target rows"):
+        identity = OTDomainAdapterCV(regs=3).fit(X[domain >= 0], y[domain >= 0])
+    assert identity.reg_ is None and identity.cv_scores_ is None
+    np.testing.assert_array_equal(identity.transform(X[:5]), X[:5])
