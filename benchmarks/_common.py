@@ -74,3 +74,16 @@ def warm_up():
 
 def argv_flag(name):
     return name in sys.argv[1:]
+
+
+SHIFTS = ("covariate_shift", "target_shift", "conditional_shift", "subspace")
+
+
+def shifted_datasets(shift, n, n_seeds):
+    """skada's ``make_shifted_datasets`` of one kind of shift (binary labels, noise 0.3), one per
+    seed: yields ``(case name, X, y, sample_domain)``."""
+    from skada.datasets import make_shifted_datasets
+
+    for seed in range(n_seeds):
+        yield (f"{shift}:seed{seed}", *make_shifted_datasets(n_samples_source=n, n_samples_target=n, shift=shift,
+                                                             noise=0.3, label="binary", random_state=seed))

@@ -16,9 +16,7 @@ import warnings
 
 import numpy as np
 
-from _common import emit, measure, warm_up
-
-SHIFTS = ("covariate_shift", "target_shift", "conditional_shift", "subspace")
+from _common import SHIFTS, emit, measure, shifted_datasets, warm_up
 
 
 def shifted_digits(seed):
@@ -76,18 +74,11 @@ def summary(name, records):
 
 
 def main():
-    from skada.datasets import make_shifted_datasets
-
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     n_seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     warm_up()
     for shift in SHIFTS:
-        records = []
-        for seed in range(n_seeds):
-            X, y, domain = make_shifted_datasets(n_samples_source=n, n_samples_target=n, shift=shift, noise=0.3,
-                                                 label="binary", random_state=seed)
-            records.append(compare(f"{shift}:seed{seed}", X, y, domain))
-        summary(shift, records)
+        summary(shift, [compare(*case) for case in shifted_datasets(shift, n, n_seeds)])
     summary("digits", [compare(f"digits:seed{seed}", *shifted_digits(seed)) for seed in range(n_seeds)])
 
 

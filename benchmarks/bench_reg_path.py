@@ -17,9 +17,7 @@ import warnings
 
 import numpy as np
 
-from _common import argv_flag, emit, measure, warm_up
-
-SHIFTS = ("covariate_shift", "target_shift", "conditional_shift", "subspace")
+from _common import SHIFTS, argv_flag, emit, measure, shifted_datasets, warm_up
 
 
 def classifier(name):
@@ -80,19 +78,13 @@ def case(name, X, y, domain, clf_name, with_grid):
 
 
 def main():
-    from skada.datasets import make_shifted_datasets
-
     args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
     n = int(args[0]) if args else 100
     n_seeds = int(args[1]) if len(args) > 1 else 3
     clf_name = args[2] if len(args) > 2 else "lr"
     warm_up()
     for shift in SHIFTS:
-        records = []
-        for seed in range(n_seeds):
-            X, y, domain = make_shifted_datasets(n_samples_source=n, n_samples_target=n, shift=shift, noise=0.3,
-                                                 label="binary", random_state=seed)
-            records.append(case(f"{shift}:seed{seed}", X, y, domain, clf_name, not argv_flag("--no-grid")))
+        records = [case(*data, clf_name, not argv_flag("--no-grid")) for data in shifted_datasets(shift, n, n_seeds)]
         emit({"case": f"{shift}:summary", "max_path_over_one_fit": max(r["path_over_one_fit"] for r in records),
               "median_path_over_one_fit": float(np.median([r["path_over_one_fit"] for r in records])),
               "picks_within_0.02": f"{sum(r['within_0.02'] for r in records)}/{len(records)}"})
