@@ -23,6 +23,9 @@ Cases (200 source + 150 target rows in 2-D unless said):
   over 5 ``reg`` values and 5 ``SourceTargetShuffleSplit`` folds scored by
   ``PredictionEntropyScorer`` (400 + 400 rows), ``n_jobs=1`` against ``n_jobs=2``, and
   skada's ``EntropicOTMappingAdapter`` grid (its scorer and splitter) in a subprocess;
+- ``reg_path``: ``OTDomainAdapterCV(regs=8).fit`` (5 folds, refit included) against
+  ``GridSearchCV`` of the DA pipeline over the same 8 values and folds scored by
+  ``CircularValidationScorer``;
 - ``cold_start``: import skot, then the first fit and transform of each of the five
   estimators, in a fresh process with an empty numba cache (cold) and again (warm).
 
@@ -198,6 +201,26 @@ def _grid(n_jobs):
     return lambda: search.fit(X, y)
 
 
+def case_reg_path():
+    """OTDomainAdapterCV's path (8 regs, 5 folds, refit) against GridSearchCV of the DA pipeline over
+    the same grid and folds (cold solves, a classifier and a circular score per candidate)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedShuffleSplit
+    from skot import OTDomainAdapter, OTDomainAdapterCV, make_da_pipeline
+    from skot.model_selection import CircularValidationScorer
+
+    xs, xt, labels = small_problem()
+    X, y, domain = skot_data(xs, xt, labels)
+    folds = list(StratifiedShuffleSplit(5, random_state=0).split(X, domain))
+    path = OTDomainAdapterCV(regs=8, cv=folds)
+    search = GridSearchCV(make_da_pipeline(OTDomainAdapter(), LogisticRegression()),
+                          {"otdomainadapter__reg": list(np.geomspace(0.01, 3.0, 8))},
+                          scoring=CircularValidationScorer(), cv=folds)
+    return (lambda: path.fit(X, y), lambda: search.fit(X, y),
+            lambda model: {"reg": round(float(model.reg_), 4), "path_n_iter": int(model.path_n_iter_)})
+
+
 SKADA_GRID = """
 import time, warnings, numpy as np, sys
 sys.path.insert(0, {here!r})
@@ -289,7 +312,8 @@ def median_time(func, repeat):
 
 CASES = {"sinkhorn": case_sinkhorn, "adapter": case_adapter, "gaussian": case_gaussian,
          "barycenter": case_barycenter, "semidiscrete": case_semidiscrete, "exact": case_exact,
-         "jdot": case_jdot, "class_regularized": case_class_regularized, "grid": case_grid}
+         "jdot": case_jdot, "class_regularized": case_class_regularized, "grid": case_grid,
+         "reg_path": case_reg_path}
 
 
 def main():
