@@ -11,7 +11,7 @@ from sklearn.utils.validation import validate_data
 
 from .._domain import infer_sample_domain, split_source_target
 from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, resolve_backend
-from ..solvers import circular_label_accuracy, sinkhorn_path
+from ..solvers import path_circular_scores, sinkhorn_path
 from ._adapter import DIRECTIONS, OTDomainAdapter, _source_labels
 from ._base import DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure, resolve_cost_scale
 
@@ -192,13 +192,10 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             folds.append((training[in_source], training[in_target]))
         path = sinkhorn_path(geometry, a, b, regs * cost_scale, folds=folds, tol=self.path_tol,
                              verbose=self.verbose)
-        scores = np.empty((len(regs), len(folds)))
-        # The class soft-mins get geometries of their own, which keep their own stored kernels.
+        # The class soft-mins get a geometry of their own, which keeps its own stored kernel.
         scoring = get_geometry(backend, data.source, data.target, self.metric)
-        for j, (source_mask, _) in enumerate(folds):
-            held_out = get_geometry(backend, data.source[~source_mask], data.target, self.metric)
-            for i, solutions in enumerate(path.fold_solutions):
-                scores[i, j] = circular_label_accuracy(scoring, held_out, solutions[j], labels, source_mask)
+        scores = path_circular_scores(path, scoring, lambda mask: get_geometry(
+            backend, data.source[~mask], data.target, self.metric), labels)
         return scores, path.n_iter
 
     def _transform_fitted(self, X, domains):

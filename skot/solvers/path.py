@@ -136,3 +136,17 @@ def circular_label_accuracy(geometry, held_out_geometry, solution, labels, sourc
     backward = _class_softmins(held_out_geometry, log_b, None, len(classes), eps, axis=1, offsets=eps * log_q)
     predicted = np.argmin(backward, axis=1)
     return float(np.mean(predicted == codes[held_out]))
+
+
+def path_circular_scores(path, geometry, held_out_geometry, labels):
+    """:func:`circular_label_accuracy` of every solution of ``path``: shape (n_eps, n_folds).
+
+    ``held_out_geometry(mask)`` gives the geometry of the source rows off ``mask`` by all
+    target rows.
+    """
+    scores = np.empty((len(path.eps), len(path.fold_masks)))
+    for j, (source_mask, _) in enumerate(path.fold_masks):
+        held_out = held_out_geometry(source_mask)
+        for i, solutions in enumerate(path.fold_solutions):
+            scores[i, j] = circular_label_accuracy(geometry, held_out, solutions[j], labels, source_mask)
+    return scores
