@@ -10,7 +10,7 @@ from sklearn.model_selection import KFold
 from skot import OTDomainAdapter, OTDomainAdapterCV, make_da_pipeline, pack
 from skot.backends import DenseGeometry, get_geometry, pairwise_cost
 from skot.estimators._adapter_cv import one_standard_error_choice
-from skot.solvers import circular_label_accuracy, sinkhorn, sinkhorn_path
+from skot.solvers import circular_label_accuracy, path_circular_scores, sinkhorn, sinkhorn_path
 
 
 def two_classes(n=40, seed=0, shift=(3.0, 1.0)):
@@ -27,6 +27,13 @@ def fold_masks(n, m, seed):
     return rng.random(n) > 0.25, rng.random(m) > 0.25
 
 
+def geometry_maker(source, target, backend="numba"):
+    def make_geometry(source_rows, target_rows):
+        return get_geometry(backend, source[source_rows], target[target_rows], "sqeuclidean")
+
+    return make_geometry
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_each_fold_of_the_path_solves_the_problem_on_its_training_rows(backend):
     source, target, _, _ = two_classes(n=30)
@@ -35,24 +42,20 @@ def test_each_fold_of_the_path_solves_the_problem_on_its_training_rows(backend):
     folds = [fold_masks(n, m, seed) for seed in range(3)]
     mean_cost = float(a @ pairwise_cost(source, target, "sqeuclidean") @ b)
     eps_values = np.array([0.02, 1.0, 0.2]) * mean_cost
-    path = sinkhorn_path(get_geometry(backend, source, target, "sqeuclidean"), a, b, eps_values, folds=folds,
-                         tol=1e-10)
+    path = sinkhorn_path(geometry_maker(source, target, backend), a, b, eps_values, folds=folds, tol=1e-10)
     np.testing.assert_allclose(path.eps, np.sort(eps_values)[::-1])
     assert len(path.fold_solutions) == 3 and all(len(row) == 3 for row in path.fold_solutions)
+    cold_iterations = 0
     for eps, row in zip(path.eps, path.fold_solutions):
         for (rows, columns), solution in zip(folds, row):
             # The textbook problem on the training rows alone, from a cold start.
             sub = DenseGeometry(source[rows], target[columns], "sqeuclidean")
-            alone = sinkhorn(sub, np.full(rows.sum(), 1 / rows.sum()), np.full(columns.sum(), 1 / columns.sum()),
-                             eps, tol=1e-12, anderson_memory=0)
-            plan = solution.plan()
-            assert np.all(plan[~rows] == 0) and np.all(plan[:, ~columns] == 0)
-            np.testing.assert_allclose(plan[np.ix_(rows, columns)], alone.plan(), atol=1e-9)
+            weights = np.full(rows.sum(), 1 / rows.sum()), np.full(columns.sum(), 1 / columns.sum())
+            alone = sinkhorn(sub, *weights, eps, tol=1e-12, anderson_memory=0)
+            np.testing.assert_allclose(solution.plan(), alone.plan(), atol=1e-9)
+            cold_iterations += sinkhorn(sub, *weights, eps, tol=1e-10).n_iter
     # Warm starts: the path takes fewer iterations than cold solves at each eps.
-    cold = sum(sinkhorn(DenseGeometry(source, target, "sqeuclidean"),
-                        np.where(rows, a, 0) / a[rows].sum(), np.where(columns, b, 0) / b[columns].sum(),
-                        eps, tol=1e-10).n_iter for eps in path.eps for rows, columns in folds)
-    assert path.n_iter < cold
+    assert path.n_iter < cold_iterations
 
 
 def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_plan():
@@ -61,26 +64,27 @@ def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_pla
     labels = np.where(np.random.default_rng(3).random(len(labels)) < 0.2, 1 - labels, labels)
     n, m = len(source), len(target)
     rows, columns = fold_masks(n, m, 4)
-    a = np.where(rows, 1.0, 0.0) / rows.sum()
-    b = np.where(columns, 1.0, 0.0) / columns.sum()
-    cost = pairwise_cost(source, target, "sqeuclidean")
+    cost = pairwise_cost(source[rows], target[columns], "sqeuclidean")
+    a, b = np.full(rows.sum(), 1 / rows.sum()), np.full(columns.sum(), 1 / columns.sum())
     eps = 0.3 * float(a @ cost @ b)
-    solution = sinkhorn(DenseGeometry(source, target, "sqeuclidean"), a, b, eps, tol=1e-12)
+    solution = sinkhorn(DenseGeometry(source[rows], target[columns], "sqeuclidean"), a, b, eps, tol=1e-12)
     # Dense textbook: q = P^T Y / P^T 1, then p(c | x) = sum_j pi(j | x) q_j(c).
     plan = solution.plan()
-    one_hot = np.eye(2)[labels]
-    with np.errstate(invalid="ignore"):  # held-out columns carry no mass: 0 / 0
-        q = plan.T @ one_hot / plan.sum(axis=0)[:, None]
-    held_out = np.flatnonzero(~rows)
-    with np.errstate(divide="ignore"):
-        log_b = np.log(b)
-    conditional = softmax((solution.potential_target + eps * log_b - cost[held_out]) / eps, axis=1)
-    expected = np.mean(np.argmax(conditional @ np.nan_to_num(q), axis=1) == labels[held_out])
-    score = circular_label_accuracy(get_geometry("numba", source, target, "sqeuclidean"),
-                                    get_geometry("numba", source[held_out], target, "sqeuclidean"),
-                                    solution, labels, rows)
+    q = plan.T @ np.eye(2)[labels[rows]] / plan.sum(axis=0)[:, None]
+    held_out_cost = pairwise_cost(source[~rows], target[columns], "sqeuclidean")
+    conditional = softmax((solution.potential_target + eps * np.log(b) - held_out_cost) / eps, axis=1)
+    expected = np.mean(np.argmax(conditional @ q, axis=1) == labels[~rows])
+    make_geometry = geometry_maker(source, target)
+    score = circular_label_accuracy(make_geometry, solution, labels, rows, columns)
     assert score == pytest.approx(expected)
     assert 0 < score < 1  # the case tells right from wrong
+    # The path's scores are the same function of each of its solutions.
+    path = sinkhorn_path(make_geometry, np.full(n, 1 / n), np.full(m, 1 / m), [eps, 3 * eps],
+                         folds=[(rows, columns), (~rows, columns)], tol=1e-12)
+    expected_scores = [[circular_label_accuracy(make_geometry, solution, labels, *masks)
+                        for solution, masks in zip(row, path.fold_masks)] for row in path.fold_solutions]
+    np.testing.assert_allclose(path_circular_scores(path, make_geometry, labels), expected_scores)
+    assert path_circular_scores(path, make_geometry, labels)[1, 0] == pytest.approx(expected)
 
 
 def test_one_standard_error_rule_picks_the_smoothest_reg_that_scores_as_well():

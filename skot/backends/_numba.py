@@ -351,17 +351,11 @@ class OnlineGeometry(Geometry):
         h, eps = self._axis_values(h, axis), float(eps)
         kernel = self._kernel_at(eps)
         out = None if kernel is None else kernel.softmin(h, axis)
-        finite = np.isfinite(h)
-        if out is None and self._kernel_fits and finite.any() and not np.any(np.isnan(h) | (h == np.inf)):
-            # K cannot resolve this soft-min (or none is stored): one built around h gives it. Points
-            # without mass (h = -inf) get a finite offset: the kernel is then reused for any h.
+        if out is None and self._kernel_fits and np.all(np.isfinite(h)):
+            # K cannot resolve this soft-min (or none is stored): one built around h gives it.
             self._kernel = None  # freed before its successor is allocated
-            if finite.all():
-                self._kernel = self._build_kernel(h, eps, axis)
-                out = self._kernel.first_softmin
-            else:
-                self._kernel = self._build_kernel(np.where(finite, h, h[finite].min()), eps, axis)
-                out = self._kernel.softmin(h, axis)
+            self._kernel = self._build_kernel(h, eps, axis)
+            out = self._kernel.first_softmin
         if out is not None:
             return out
         if self._products_resolve(eps):

@@ -37,13 +37,13 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     """Entropic :class:`OTDomainAdapter` whose ``reg`` is chosen by cross-validation without target labels.
 
     Every fold solves entropic OT along the grid of ``reg`` values from the largest to the
-    smallest, each solve starting from the last one's potentials; the folds share one
-    geometry (held-out rows get zero mass), so its stored kernel at each reg serves all of
-    them. Each (reg, fold) is scored by circular validation through the plan: the training
-    source labels are carried to the target points by the plan and back to the held-out
-    source rows by the entropic map's conditional, and the score is the share of held-out
-    rows that get their own label back. Target labels are never read. The chosen ``reg_``
-    is the largest whose mean score is within one standard error of the best (the
+    smallest, each solve starting from the last one's potentials (eps-scaling), on the fold's
+    own geometry, whose stored kernel at each reg serves its solve and its score. Each
+    (reg, fold) is scored by circular validation through the plan, with no classifier: the
+    training source labels are carried to the target points by the plan and back to the
+    held-out source rows by the entropic map's conditional, and the score is the share of
+    held-out rows that get their own label back. Target labels are never read. The chosen
+    ``reg_`` is the largest whose mean score is within one standard error of the best (the
     smoothest plan that does as well), and the adapter is refitted with it on all rows.
 
     Parameters
@@ -190,12 +190,12 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
             training = np.zeros(len(X), dtype=bool)
             training[train] = True
             folds.append((training[in_source], training[in_target]))
-        path = sinkhorn_path(geometry, a, b, regs * cost_scale, folds=folds, tol=self.path_tol,
+        def make_geometry(source_rows, target_rows):
+            return get_geometry(backend, data.source[source_rows], data.target[target_rows], self.metric)
+
+        path = sinkhorn_path(make_geometry, a, b, regs * cost_scale, folds=folds, tol=self.path_tol,
                              verbose=self.verbose)
-        # The class soft-mins get a geometry of their own, which keeps its own stored kernel.
-        scoring = get_geometry(backend, data.source, data.target, self.metric)
-        scores = path_circular_scores(path, scoring, lambda mask: get_geometry(
-            backend, data.source[~mask], data.target, self.metric), labels)
+        scores = path_circular_scores(path, make_geometry, labels)
         return scores, path.n_iter
 
     def _transform_fitted(self, X, domains):
