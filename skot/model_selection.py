@@ -1,4 +1,4 @@
-"""Model selection without target labels: domain-aware scorers and a splitter.
+"""Model selection without target labels: domain-aware scorers and splitters.
 
 Each scorer is a callable ``scorer(estimator, X, y, sample_domain=None)`` for
 ``GridSearchCV(scoring=...)`` and ``cross_validate``: the target rows of a test fold are
@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.model_selection._split import BaseShuffleSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import _safe_indexing, indexable
+from sklearn.utils import _safe_indexing, check_random_state, indexable
 from sklearn.utils._metadata_requests import _MetadataRequester
 from sklearn.utils.metadata_routing import MetadataRequest
 from scipy.special import entr, logsumexp
@@ -32,6 +32,8 @@ __all__ = [
     "ImportanceWeightedScorer",
     "PredictionEntropyScorer",
     "SoftNeighborhoodDensityScorer",
+    "DomainShuffleSplit",
+    "LeaveOneDomainOut",
     "SourceTargetShuffleSplit",
 ]
 
@@ -250,6 +252,32 @@ class CircularValidationScorer(_DomainAwareScorer):
         return float(self.score_func(y[source_rows], prediction))
 
 
+def _by_domain_split(rows, domains, test_size, train_size, rng):
+    """One ``(train, test)`` split of ``rows``, stratified by their ``domains`` (test share 0.1
+    when neither size is given, as ShuffleSplit)."""
+    if test_size is None and train_size is None:
+        test_size = 0.1
+    splitter = StratifiedShuffleSplit(1, test_size=test_size, train_size=train_size,
+                                      random_state=rng.randint(np.iinfo(np.int32).max))
+    train, test = next(splitter.split(rows, domains[rows]))
+    return rows[train], rows[test]
+
+
+class _DomainSplitter:
+    """Base of the domain-aware splitters: ``sample_domain`` requested for ``split``, domains
+    read from it or, routing off, from masked labels."""
+
+    __metadata_request__split = {"sample_domain": True}
+
+    def _domains(self, X, y, sample_domain):
+        X, y = indexable(X, y)
+        return infer_sample_domain(len(X), y, sample_domain)
+
+    def __repr__(self):
+        params = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if not key.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
 class SourceTargetShuffleSplit(BaseShuffleSplit):
     """Random splits that keep every domain's share in both the train and the test rows.
 
@@ -304,3 +332,141 @@ class SourceTargetShuffleSplit(BaseShuffleSplit):
 
     def _iter_indices(self, X, y=None, groups=None):
         yield from self.split(X, y)
+
+
+class DomainShuffleSplit(_DomainSplitter, _MetadataRequester):
+    """Random splits of a random share of every domain, each domain's share kept in train and test.
+
+    Each split first draws ``under_sampling`` of every domain's rows (without replacement),
+    then splits the draw stratified by domain (as :class:`SourceTargetShuffleSplit`), so that
+    training sets differ more from split to split than shuffling alone makes them (skada's
+    splitter of the same name, with every domain stratified rather than the pooled source and
+    target rows). Domains come from ``sample_domain`` or masked labels.
+
+    Parameters
+    ----------
+    n_splits : int, default=10
+    test_size, train_size : float, int or None
+        Of each draw, as in :class:`~sklearn.model_selection.ShuffleSplit` (default test
+        share 0.1).
+    under_sampling : float, default=0.8
+        Share of each domain's rows drawn for a split, in (0, 1].
+    random_state : int, RandomState instance or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot.model_selection import DomainShuffleSplit
+    >>> y = np.array([0, 1] * 10 + [-1] * 10)
+    >>> train, test = next(DomainShuffleSplit(n_splits=1, test_size=0.25, random_state=0).split(np.zeros((30, 1)), y))
+    >>> len(train) + len(test), int((y[test] == -1).sum()), len(test)
+    (24, 2, 6)
+    """
+
+    def __init__(self, n_splits=10, *, test_size=None, train_size=None, under_sampling=0.8, random_state=None):
+        if not (isinstance(n_splits, Integral) and not isinstance(n_splits, bool) and n_splits >= 1):
+            raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}.")
+        if not (isinstance(under_sampling, Real) and 0 < under_sampling <= 1):
+            raise ValueError(f"under_sampling must be in (0, 1], got {under_sampling!r}.")
+        self.n_splits = n_splits
+        self.test_size = test_size
+        self.train_size = train_size
+        self.under_sampling = under_sampling
+        self.random_state = random_state
+
+    def split(self, X, y=None, groups=None, sample_domain=None):
+        """Yield ``(train, test)`` index arrays (see the class docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), optional
+            Masked labels (target rows -1 or NaN) when ``sample_domain`` is absent.
+        groups : ignored
+        sample_domain : array-like of int of shape (n_samples,), optional
+        """
+        domains = self._domains(X, y, sample_domain)
+        rng = check_random_state(self.random_state)
+        by_domain = [np.flatnonzero(domains == value) for value in np.unique(domains)]
+        for _ in range(self.n_splits):
+            drawn = np.sort(np.concatenate([
+                rng.choice(rows, max(1, int(self.under_sampling * len(rows))), replace=False) for rows in by_domain]))
+            yield _by_domain_split(drawn, domains, self.test_size, self.train_size, rng)
+
+    def get_n_splits(self, X=None, y=None, groups=None, sample_domain=None):
+        """Number of splits, ``n_splits``."""
+        return self.n_splits
+
+
+class LeaveOneDomainOut(_DomainSplitter, _MetadataRequester):
+    """Each domain in turn is the target: the other domains' source rows and its target rows.
+
+    For data where every domain d appears twice, as source rows (``sample_domain = d``) and
+    as unlabelled target rows (``-d``; the layout of skada's multi-domain datasets), split k
+    keeps the source rows of every domain but d_k and the target rows of d_k, and splits them
+    stratified by domain (as :class:`SourceTargetShuffleSplit`): a scorer that may read
+    labels then sees how well a model adapts to a domain it did not learn from.
+
+    Parameters
+    ----------
+    max_n_splits : int, default=10
+        At most this many domains (chosen at random) are left out.
+    test_size, train_size : float, int or None
+        As in :class:`~sklearn.model_selection.ShuffleSplit` (default test share 0.1).
+    random_state : int, RandomState instance or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skot.model_selection import LeaveOneDomainOut
+    >>> domain = np.array([1, 2, 3, -1, -2, -3]).repeat(10)
+    >>> splits = list(LeaveOneDomainOut(random_state=0).split(np.zeros((60, 1)), sample_domain=domain))
+    >>> sorted(np.unique(domain[np.r_[train, test]]).tolist() for train, test in splits)
+    [[-3, 1, 2], [-2, 1, 3], [-1, 2, 3]]
+    """
+
+    def __init__(self, max_n_splits=10, *, test_size=None, train_size=None, random_state=None):
+        if not (isinstance(max_n_splits, Integral) and not isinstance(max_n_splits, bool) and max_n_splits >= 1):
+            raise ValueError(f"max_n_splits must be a positive integer, got {max_n_splits!r}.")
+        self.max_n_splits = max_n_splits
+        self.test_size = test_size
+        self.train_size = train_size
+        self.random_state = random_state
+
+    def _left_out(self, domains):
+        sources = np.unique(domains[domains >= 0])
+        paired = [d for d in sources if np.any(domains == -d) and d != 0]
+        if len(paired) < 2 or len(paired) < len(sources):
+            raise ValueError(
+                "LeaveOneDomainOut needs two domains or more, each as source rows (sample_domain = d > 0) and as "
+                f"target rows (-d); got source domains {sources.tolist()} and target domains "
+                f"{np.unique(domains[domains < 0]).tolist()}. For one source and one target domain, use "
+                "SourceTargetShuffleSplit."
+            )
+        return paired
+
+    def split(self, X, y=None, groups=None, sample_domain=None):
+        """Yield ``(train, test)`` index arrays, one pair per left-out domain.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), optional
+            Masked labels when ``sample_domain`` is absent (one source and one target domain:
+            an error says to use another splitter).
+        groups : ignored
+        sample_domain : array-like of int of shape (n_samples,)
+        """
+        domains = self._domains(X, y, sample_domain)
+        paired = self._left_out(domains)
+        rng = check_random_state(self.random_state)
+        for target in rng.permutation(paired)[: self.max_n_splits]:
+            rows = np.flatnonzero((domains == -target) | ((domains >= 0) & (domains != target)))
+            yield _by_domain_split(rows, domains, self.test_size, self.train_size, rng)
+
+    def get_n_splits(self, X=None, y=None, groups=None, sample_domain=None):
+        """Number of splits: the paired domains (at most ``max_n_splits``); ``max_n_splits``
+        without data."""
+        if X is None:
+            return self.max_n_splits
+        return min(self.max_n_splits, len(self._left_out(self._domains(X, y, sample_domain))))
