@@ -21,6 +21,7 @@ from skot import (
     JDOTRegressor,
     OTDomainAdapter,
     OTDomainAdapterCV,
+    OTLabelPropagation,
     SemiDiscreteMap,
     SinkhornTransport,
     SourceOnlyEstimator,
@@ -30,7 +31,8 @@ from skot import (
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
               WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(), SemiDiscreteMap(solver="sgd"),
               OTDomainAdapter(), OTDomainAdapter("exact"), OTDomainAdapterCV(),
-              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier(), JDOTRegressor()]
+              SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier(), JDOTRegressor(),
+              OTLabelPropagation()]
 
 
 # docs/conventions.rst: with routing off, the label -1 marks target rows (scikit-learn's
@@ -43,7 +45,7 @@ MASKED_LABEL_CHECKS = {
 
 
 def expected_failures(estimator):
-    if isinstance(estimator, JDOTClassifier):
+    if isinstance(estimator, (JDOTClassifier, OTLabelPropagation)):
         return MASKED_LABEL_CHECKS
     return MASKED_LABEL_CHECKS if isinstance(estimator, SourceOnlyEstimator) and is_classifier(estimator.estimator) else {}
 
