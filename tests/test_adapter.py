@@ -185,6 +185,25 @@ def test_class_regularised_plan_is_the_minimiser(penalty):
     assert dense_objective(plain_plan, cost, a, b, eps, eta, penalty, labels, target) > result.objective + 1e-4
 
 
+def test_group_lasso_majorisation_lowers_the_objective_and_returns_accurate_marginals():
+    """Each majorisation step lowers the objective; a plan returned before convergence (its
+    subproblems solved loosely on the way) has the marginals of sinkhorn_tol all the same."""
+    rng = np.random.default_rng(7)
+    source, target = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) + [1.0, 0.5]
+    labels = (source[:, 0] > 0).astype(int)
+    a, b = np.full(40, 1 / 40), np.full(30, 1 / 30)
+    cost = pairwise_cost(source, target, "sqeuclidean")
+    objectives = []
+    for steps in range(1, 6):
+        result = class_regularized_transport(cost, a, b, labels, 0.05, 2.0, "group_lasso", max_iter=steps, tol=0.0)
+        assert result.converged == (steps > 2)  # the third step stops moving: a gap of 0
+        np.testing.assert_allclose(result.plan.sum(1), a, atol=1e-9)
+        np.testing.assert_allclose(result.plan.sum(0), b, atol=1e-9)
+        objectives.append(result.objective)
+    assert np.all(np.diff(objectives) <= 1e-12), objectives
+    assert objectives[-1] < objectives[0] - 1e-4
+
+
 def test_exact_class_regularised_transport_uses_linear_programs():
     rng = np.random.default_rng(2)
     source, target = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))

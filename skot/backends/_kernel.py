@@ -34,6 +34,14 @@ PLAN_SPAN = 300.0
 PRODUCT_WORK = 0.25
 
 
+@njit(cache=True, nogil=True)
+def plan_from_cost_kernel(cost, hf, hg, eps, out, start, stop):
+    """out_ij = exp((hf_i + hg_j - cost_ij) / eps), rows ``start`` to ``stop``."""
+    for i in range(start, stop):
+        for j in range(cost.shape[1]):
+            out[i, j] = math.exp((hf[i] + hg[j] - cost[i, j]) / eps)
+
+
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def exponentiate_rows_kernel(logits, inv_eps, row_max, row_sums, start, stop):
     """In place: logits_ij <- exp((logits_ij - max_j logits_ij) / eps), floored; the maxima and
@@ -312,7 +320,11 @@ class CostMatrixGeometry(Geometry):
         return out if out is not None else self._reference.softmin(h, eps, axis)
 
     def plan(self, hf, hg, eps):
-        return self._reference.plan(hf, hg, eps)
+        hf, hg = np.ascontiguousarray(hf, dtype=np.float64), np.ascontiguousarray(hg, dtype=np.float64)
+        out = np.empty(self.shape)
+        run_chunks(lambda start, stop: plan_from_cost_kernel(self.cost, hf, hg, float(eps), out, start, stop),
+                   self.shape[0], self.shape[1])
+        return out
 
     def plan_cost(self, hf, hg, eps):
         return self._reference.plan_cost(hf, hg, eps)
