@@ -16,9 +16,10 @@ Generalised conditional gradient (Rakotomamonjy et al. 2015): linearise eta Omeg
 solve the entropic (or, at eps = 0, exact) problem for the cost C + eta grad Omega(P),
 then search the segment between (for the concave group lasso, whose linearisation majorises
 it, the solution itself is the next iterate: majorisation-minimisation, as POT's
-``sinkhorn_lpl1_mm``, with subproblems solved only as accurately as the gap needs); the gap <C + eta grad Omega(P), P - Q> + eps (KL(P) - KL(Q))
-bounds the suboptimality of P (convex Laplacian) or measures its stationarity (concave group
-lasso, where each step majorises and minimises) and stops the iterations.
+``sinkhorn_lpl1_mm``, with subproblems solved only as accurately as the gap needs); the
+gap <C + eta grad Omega(P), P - Q> + eps (KL(P) - KL(Q)) bounds the suboptimality of P
+(convex Laplacian) or measures its stationarity (concave group lasso, where each step
+majorises and minimises) and stops the iterations.
 """
 
 from dataclasses import dataclass
