@@ -123,6 +123,8 @@ def dense_objective(plan, cost, a, b, eps, eta, penalty, labels, target):
     """The class-regularised objective written out directly, for an independent check."""
     if penalty == "group_lasso":
         omega = sum(np.sqrt(b * plan[labels == c].sum(0)).sum() for c in np.unique(labels))
+    elif penalty == "l1l2":
+        omega = sum(np.linalg.norm(plan[labels == c], axis=0).sum() for c in np.unique(labels))
     elif penalty == "target_laplacian":
         images = plan.T @ SOURCE_POINTS / b[:, None]
         squared = pairwise_cost(target, target, "sqeuclidean")
@@ -151,7 +153,7 @@ def dense_objective(plan, cost, a, b, eps, eta, penalty, labels, target):
 SOURCE_POINTS = np.random.default_rng(5).normal(size=(6, 2))
 
 
-@pytest.mark.parametrize("penalty", ["group_lasso", "laplacian", "target_laplacian"])
+@pytest.mark.parametrize("penalty", ["group_lasso", "l1l2", "laplacian", "target_laplacian"])
 def test_class_regularised_plan_is_the_minimiser(penalty):
     """GCG against SLSQP on the objective written out independently (6 x 5 problem)."""
     rng = np.random.default_rng(5)
@@ -169,7 +171,7 @@ def test_class_regularised_plan_is_the_minimiser(penalty):
     assert abs(objective - result.objective) < 1e-10
     constraints = [{"type": "eq", "fun": lambda p: p.reshape(6, 5).sum(1) - a},
                    {"type": "eq", "fun": lambda p: p.reshape(6, 5).sum(0)[:-1] - b[:-1]}]
-    # The Laplacian problems are convex: SLSQP from the independent point a b^T finds the same
+    # The Laplacian and l1l2 problems are convex: SLSQP from the independent point a b^T finds the same
     # minimum. The group lasso is concave: SLSQP started at our plan finds no better point nearby.
     start = result.plan if penalty == "group_lasso" else np.outer(a, b)
     reference = minimize(lambda p: dense_objective(p.reshape(6, 5), cost, a, b, eps, eta, penalty, labels, target),
@@ -183,6 +185,36 @@ def test_class_regularised_plan_is_the_minimiser(penalty):
     plain = sinkhorn(geometry, a, b, eps, tol=1e-12)
     plain_plan = geometry.plan(plain.potential_source + eps * np.log(a), plain.potential_target + eps * np.log(b), eps)
     assert dense_objective(plain_plan, cost, a, b, eps, eta, penalty, labels, target) > result.objective + 1e-4
+
+
+def test_l1l2_penalty_reaches_pots_objective():
+    """POT's sinkhorn_l1l2_gl solves the same problem (its entropy sum P log P differs from
+    KL(P | a b^T) by a constant on the couplings): the same plan, and ours is no worse."""
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(11)
+    source, target = rng.normal(size=(30, 2)), rng.normal(size=(25, 2)) + [1.0, 0.0]
+    labels = (source[:, 0] > 0).astype(int)
+    a, b = np.full(30, 1 / 30), np.full(25, 1 / 25)
+    cost = pairwise_cost(source, target, "sqeuclidean")
+    eps, eta = 0.2, 0.5
+    ours = class_regularized_transport(cost, a, b, labels, eps, eta, "l1l2", tol=1e-10, max_iter=2000)
+    theirs = ot.da.sinkhorn_l1l2_gl(a, labels, b, cost, eps, eta, numItermax=2000, numInnerItermax=5000,
+                                    stopInnerThr=1e-12)
+    # POT's objective, with its entropy sum P log P, is ours shifted by a constant.
+    constant = eps * (a @ np.log(a) + b @ np.log(b))
+    their_objective = (np.sum(cost * theirs) + eps * np.sum(theirs * np.log(theirs))
+                       + eta * sum(np.linalg.norm(theirs[labels == c], axis=0).sum() for c in (0, 1))) - constant
+    assert their_objective == pytest.approx(dense_objective(theirs, cost, a, b, eps, eta, "l1l2", labels, target))
+    # POT's conditional gradient stops on small objective changes: it ends a little above the
+    # minimum that ours certifies by its gap.
+    assert ours.objective <= their_objective + 1e-9
+    assert their_objective - ours.objective < 1e-3 * ours.objective
+    np.testing.assert_allclose(ours.plan, theirs, atol=1e-3)
+    # The adapter's l1l2 is this penalty, reg_class in units of the mean cost.
+    X, y, _ = pack(source, target, labels)
+    adapter = OTDomainAdapter(reg=eps / np.mean(cost), reg_class=eta / np.mean(cost), class_penalty="l1l2",
+                              solver_params={"tol": 1e-10, "max_iter": 2000}).fit(X, y)
+    np.testing.assert_allclose(adapter.plan_, ours.plan, atol=1e-8)
 
 
 def test_group_lasso_majorisation_lowers_the_objective_and_returns_accurate_marginals():

@@ -72,9 +72,12 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         2017), methods "sinkhorn" and "exact": the l_{1/2}-l_1 group lasso (each target
         point fed by one class) in cost-scale units, or the Laplacian (same-class
         neighbours kept together) in squared-distance units. Dense: for a few thousand rows.
-    class_penalty : {"group_lasso", "laplacian", "target_laplacian"}, default="group_lasso"
-        The class regulariser used when ``reg_class`` is set; "target_laplacian" (neighbouring
-        target rows fed by neighbouring source rows, in squared-distance units) needs no labels.
+    class_penalty : {"group_lasso", "l1l2", "laplacian", "target_laplacian"}, default="group_lasso"
+        The class regulariser used when ``reg_class`` is set; "l1l2": the convex l1-l2 group
+        lasso (sum over target points and classes of the plan's l2 norms, POT's
+        ``SinkhornL1l2Transport``), in cost-scale units as "group_lasso"; "target_laplacian"
+        (neighbouring target rows fed by neighbouring source rows, in squared-distance units)
+        needs no labels.
     target_shift : bool, default=False
         Target (label) shift: estimate the class proportions of the target rows by OT
         (:func:`skot.solvers.target_class_proportions`, JCPOT) and reweight the source classes
@@ -283,7 +286,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             # "sinkhorn" is entropic whatever reg_class; its reg=None means the default.
             reg = DEFAULT_SINKHORN_REG if self.reg is None and self.method == "sinkhorn" else (self.reg or 0.0)
             eps = check_resolvable_eps(reg * cost_scale, float(a @ cost @ b))
-            eta = self.reg_class * (cost_scale if self.class_penalty == "group_lasso" else 1.0)
+            eta = self.reg_class * (cost_scale if self.class_penalty in ("group_lasso", "l1l2") else 1.0)
             options = dict(self.solver_params or {})
             result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
                                                  source=source, target=target, **options)

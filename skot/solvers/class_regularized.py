@@ -5,6 +5,8 @@ built from the labels l_i of the source points:
 
 - group lasso: Omega(P) = sum_j sum_c sqrt(b_j sum_{i: l_i = c} P_ij) (l_{1/2}-l_1, concave),
   so that each target point receives its mass from one class;
+- l1l2 group lasso: Omega(P) = sum_j sum_c ||P[l == c, j]||_2 (convex; POT's
+  ``sinkhorn_l1l2_gl``), with the same aim;
 - Laplacian: Omega(P) = sum_ik S_ik |T_i - T_k|^2, with T = diag(1/a) P Y the barycentric
   images and S a same-class Gaussian similarity graph summing to one, so that neighbours
   of one class move together;
@@ -35,7 +37,7 @@ from .exact import exact_plan
 from .sinkhorn import sinkhorn
 from ._validation import COUNT, NON_NEGATIVE, checked
 
-PENALTIES = ("group_lasso", "laplacian", "target_laplacian")
+PENALTIES = ("group_lasso", "l1l2", "laplacian", "target_laplacian")
 # Largest marginal error of the entropic subproblems of majorisation steps (see the loop).
 INEXACT_TOL = 1e-4
 
@@ -92,6 +94,35 @@ class _GroupLasso:
         grad = np.empty_like(plan)
         for rows, mass in zip(self.groups, self._masses(plan)):
             grad[rows] = 0.5 * np.sqrt(self.b / (mass + 1e-3 * self.b))
+        return grad
+
+
+class _L1L2:
+    """Omega(P) = sum_j sum_c ||P[l == c, j]||_2: the convex l1-l2 group lasso (Courty et al. 2017)."""
+
+    concave = False
+
+    def __init__(self, labels):
+        self.groups = [labels == label for label in np.unique(labels)]
+
+    def _norms(self, plan):
+        return np.array([np.sqrt(np.einsum("ij,ij->j", plan[rows], plan[rows])) for rows in self.groups])
+
+    def value(self, plan):
+        return float(self._norms(plan).sum())
+
+    def along(self, plan, direction):
+        """t -> Omega(plan + t direction), from three inner products per class and column."""
+        pieces = [(np.einsum("ij,ij->j", p, p), np.einsum("ij,ij->j", p, d), np.einsum("ij,ij->j", d, d))
+                  for p, d in ((plan[rows], direction[rows]) for rows in self.groups)]
+        squares, cross, slopes = (np.array(piece) for piece in zip(*pieces))
+        return lambda t: float(np.sqrt(np.maximum(squares + 2.0 * t * cross + t * t * slopes, 0.0)).sum())
+
+    def gradient(self, plan):
+        # P_ij / ||P[l == c, j]||; a block of zeros has the subgradient 0.
+        grad = np.empty_like(plan)
+        for rows, norms in zip(self.groups, self._norms(plan)):
+            grad[rows] = plan[rows] / np.where(norms > 0, norms, np.inf)
         return grad
 
 
@@ -192,7 +223,7 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
         Entropic regularisation in cost units; 0 for exact linear subproblems.
     eta : float
         Weight of the class penalty.
-    penalty : {"group_lasso", "laplacian", "target_laplacian"}
+    penalty : {"group_lasso", "l1l2", "laplacian", "target_laplacian"}
     source, target : ndarray of shape (n, d), (m, d)
         Points; needed by the Laplacian penalties only.
     max_iter, tol : int, float
@@ -213,6 +244,8 @@ def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_las
         raise ValueError(f"The {penalty!r} penalty needs the class labels of the source points.")
     elif penalty == "group_lasso":
         regulariser = _GroupLasso(np.asarray(labels), b)
+    elif penalty == "l1l2":
+        regulariser = _L1L2(np.asarray(labels))
     else:
         regulariser = _Laplacian(source, np.asarray(labels), target, a)
     reference = np.outer(a, b)
