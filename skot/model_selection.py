@@ -16,7 +16,7 @@ import sklearn
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from sklearn.model_selection._split import BaseShuffleSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -29,6 +29,7 @@ from ._domain import infer_sample_domain
 
 __all__ = [
     "CircularValidationScorer",
+    "DeepEmbeddedValidationScorer",
     "ImportanceWeightedScorer",
     "PredictionEntropyScorer",
     "SoftNeighborhoodDensityScorer",
@@ -42,17 +43,35 @@ def _accepts_domain(method):
     return "sample_domain" in inspect.signature(method).parameters
 
 
-def _predict(estimator, method, X, domains):
-    """``estimator.<method>(X)``, passing ``domains`` to each pipeline step that takes them."""
+def _features(estimator, X, domains):
+    """The rows as a pipeline's final step sees them (its earlier steps' transforms, given
+    ``domains`` where they take them), and that final step; ``X`` and the estimator itself
+    for an estimator that is no pipeline."""
     if not isinstance(estimator, Pipeline):
-        if _accepts_domain(getattr(estimator, method)):
-            return getattr(estimator, method)(X, sample_domain=domains)
-        return getattr(estimator, method)(X)
+        return X, estimator
     for _, step in estimator.steps[:-1]:
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
         X = step.transform(X, sample_domain=domains) if _accepts_domain(step.transform) else step.transform(X)
-    return getattr(estimator.steps[-1][1], method)(X)
+    return X, estimator.steps[-1][1]
+
+
+def _predict(estimator, method, X, domains):
+    """``estimator.<method>(X)``, passing ``domains`` to each pipeline step that takes them."""
+    features, final = _features(estimator, X, domains)
+    if final is estimator and _accepts_domain(getattr(estimator, method)):
+        return getattr(estimator, method)(X, sample_domain=domains)
+    return getattr(final, method)(features)
+
+
+def _density_ratio(classifier, source, target, rows):
+    """p(target | x) / p(source | x) n_source / n_target at ``rows``, from a clone of
+    ``classifier`` (None: standardisation then logistic regression) fitted to tell the
+    ``source`` rows from the ``target`` rows."""
+    classifier = clone(classifier or make_pipeline(StandardScaler(), LogisticRegression()))
+    classifier.fit(np.vstack([source, target]), np.r_[np.zeros(len(source)), np.ones(len(target))])
+    p_target = np.clip(classifier.predict_proba(rows)[:, 1], 1e-6, 1 - 1e-6)
+    return p_target / (1 - p_target) * (len(source) / len(target))
 
 
 class _DomainAwareScorer(_MetadataRequester):
@@ -192,14 +211,98 @@ class ImportanceWeightedScorer(_DomainAwareScorer):
 
     def __call__(self, estimator, X, y, sample_domain=None):
         domains, source = self._split(X, y, sample_domain)
-        classifier = clone(self.domain_classifier or make_pipeline(StandardScaler(), LogisticRegression()))
-        classifier.fit(X, (~source).astype(int))
         rows = np.flatnonzero(source)
         X_source = _safe_indexing(X, rows)
-        p_target = np.clip(classifier.predict_proba(X_source)[:, 1], 1e-6, 1 - 1e-6)
-        weights = p_target / (1 - p_target) * (source.sum() / (~source).sum())
+        weights = _density_ratio(self.domain_classifier, X_source, _safe_indexing(X, np.flatnonzero(~source)),
+                                 X_source)
         prediction = _predict(estimator, "predict", X_source, domains[rows])
         return float(self.score_func(_safe_indexing(y, rows), prediction, sample_weight=weights))
+
+
+class DeepEmbeddedValidationScorer(_DomainAwareScorer):
+    """Minus the importance-weighted source loss in the final step's features, with a control
+    variate: deep embedded validation (You et al. 2019).
+
+    The test fold's source rows are split in two; a domain classifier told the first part
+    from the target rows in the features the final step sees (after the pipeline's earlier
+    steps, source rows adapted), and gives the other part density-ratio weights ``w``; with
+    ``L`` the per-row loss of the estimator there, the risk is
+    ``mean(w L) + eta mean(w) - eta`` for ``eta = -Cov(w L, w) / Var(w)`` (the control variate
+    that cancels the weights' variance along ``w L``). Higher is better. The estimator
+    needs ``predict_proba``.
+
+    Parameters
+    ----------
+    domain_classifier : classifier or None, default=None
+        With ``predict_proba``; None: standardisation then logistic regression.
+    loss_func : callable or None, default=None
+        ``loss_func(y_true, proba, classes) -> per-row losses``; None: the log loss.
+    validation_size : float, default=0.33
+        Share of the source rows weighted and scored (the rest train the domain classifier).
+    random_state : int, RandomState instance or None, default=None
+        Of the split of the source rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skot import OTDomainAdapter, make_da_pipeline, pack
+    >>> from skot.model_selection import DeepEmbeddedValidationScorer
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = rng.normal(size=(80, 2))
+    >>> X, y, _ = pack(Xs, rng.normal(size=(80, 2)) + 1.0, (Xs[:, 0] > 0).astype(int))
+    >>> model = make_da_pipeline(OTDomainAdapter(), LogisticRegression()).fit(X, y)
+    >>> bool(DeepEmbeddedValidationScorer(random_state=0)(model, X, y) < 0)
+    True
+    """
+
+    def __init__(self, domain_classifier=None, loss_func=None, validation_size=0.33, random_state=None):
+        if not (isinstance(validation_size, Real) and 0 < validation_size < 1):
+            raise ValueError(f"validation_size must be in (0, 1), got {validation_size!r}.")
+        self.domain_classifier = domain_classifier
+        self.loss_func = loss_func
+        self.validation_size = validation_size
+        self.random_state = random_state
+
+    @staticmethod
+    def _classes(estimator, source_labels, n_columns):
+        """The classes of the columns of ``predict_proba``: ``classes_``, or for an estimator that
+        exposes none (skada's pipelines), the sorted source labels when they are as many."""
+        classes = getattr(estimator, "classes_", None)
+        if classes is None:
+            classes = np.unique(source_labels)
+            if len(classes) != n_columns:
+                raise ValueError(f"DeepEmbeddedValidationScorer cannot tell the classes of the {n_columns} columns "
+                                 f"of predict_proba: the estimator has no classes_.")
+        return np.asarray(classes)
+
+    @staticmethod
+    def _log_loss(y_true, proba, classes):
+        codes = np.searchsorted(classes, y_true)
+        if not np.array_equal(classes[np.minimum(codes, len(classes) - 1)], y_true):
+            raise ValueError("DeepEmbeddedValidationScorer: a source label is not among the estimator's classes_.")
+        return -np.log(np.clip(proba[np.arange(len(codes)), codes], 1e-15, None))
+
+    def __call__(self, estimator, X, y, sample_domain=None):
+        domains, source = self._split(X, y, sample_domain)
+        y = np.asarray(y)
+        fit_rows, validation_rows = train_test_split(np.flatnonzero(source), test_size=self.validation_size,
+                                                     random_state=self.random_state)
+        target_rows = np.flatnonzero(~source)
+
+        def features(rows):
+            return np.asarray(_features(estimator, _safe_indexing(X, rows), domains[rows])[0], dtype=np.float64)
+
+        weights = _density_ratio(self.domain_classifier, features(fit_rows), features(target_rows),
+                                 features(validation_rows))
+        proba = np.asarray(_predict(estimator, "predict_proba", _safe_indexing(X, validation_rows),
+                                    domains[validation_rows]))
+        losses = (self.loss_func or self._log_loss)(y[validation_rows], proba, self._classes(estimator, y[source],
+                                                                                              proba.shape[1]))
+        weighted = weights * losses
+        variance = np.var(weights, ddof=1)
+        eta = -np.cov(weighted, weights)[0, 1] / variance if variance > 0 else 0.0
+        return -float(np.mean(weighted) + eta * np.mean(weights) - eta)
 
 
 class CircularValidationScorer(_DomainAwareScorer):

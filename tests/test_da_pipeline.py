@@ -17,6 +17,7 @@ import skot
 from skot import OTDomainAdapter, SourceOnlyEstimator, make_da_pipeline, pack
 from skot.model_selection import (
     CircularValidationScorer,
+    DeepEmbeddedValidationScorer,
     ImportanceWeightedScorer,
     PredictionEntropyScorer,
     SoftNeighborhoodDensityScorer,
@@ -27,7 +28,7 @@ from skot.model_selection import (
 pytestmark = pytest.mark.filterwarnings("ignore:The `return_X_y` parameter is deprecated:DeprecationWarning")
 
 SCORERS = [PredictionEntropyScorer(), ImportanceWeightedScorer(), CircularValidationScorer(),
-           SoftNeighborhoodDensityScorer()]
+           SoftNeighborhoodDensityScorer(), DeepEmbeddedValidationScorer(random_state=0)]
 
 
 def shifted_classes(n=60, seed=0, shift=(2.0, 1.0)):
@@ -157,6 +158,32 @@ def test_importance_weighted_scorer_weights_by_the_density_ratio():
     # With the default classifier, the weights favour source rows that look like target rows.
     score = ImportanceWeightedScorer()(model, X, y)
     assert 0.0 <= score <= 1.0
+
+
+def test_deep_embedded_validation_is_the_control_variate_weighted_risk():
+    """DEV written out: split, domain classifier in the adapted features, weighted log loss."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    X, y, domain, _ = shifted_classes(n=80, seed=2)
+    model = make_da_pipeline(StandardScaler(), OTDomainAdapter(), LogisticRegression()).fit(X, y)
+    score = DeepEmbeddedValidationScorer(random_state=3)(model, X, y)
+    source = np.flatnonzero(domain >= 0)
+    fit_rows, validation_rows = train_test_split(source, test_size=0.33, random_state=3)
+    # Source rows scaled and adapted, target rows scaled.
+    features = model[1].transform(model[0].transform(X), sample_domain=domain)
+    classifier = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        np.vstack([features[fit_rows], features[domain < 0]]), np.r_[np.zeros(len(fit_rows)), np.ones(80)])
+    p_target = classifier.predict_proba(features[validation_rows])[:, 1]
+    weights = p_target / (1 - p_target) * len(fit_rows) / 80
+    losses = -np.log(model[-1].predict_proba(features[validation_rows])[np.arange(len(validation_rows)),
+                                                                       y[validation_rows]])
+    eta = -np.cov(weights * losses, weights)[0, 1] / np.var(weights, ddof=1)
+    assert score == pytest.approx(-(np.mean(weights * losses) + eta * np.mean(weights) - eta))
+    # The control variate changes the plain weighted mean here (the test can tell them apart).
+    assert abs(eta) > 1e-3
+    with pytest.raises(ValueError, match="validation_size"):
+        DeepEmbeddedValidationScorer(validation_size=1.5)
 
 
 def test_circular_validation_scorer_scores_the_reverse_model():
