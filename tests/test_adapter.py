@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.special import rel_entr
@@ -407,3 +408,38 @@ def test_target_laplacian_needs_no_labels():
     np.testing.assert_allclose(model.plan_.sum(axis=1), np.full(25, 1 / 25), atol=1e-8)
     with pytest.raises(ValueError, match="needs class labels"):
         OTDomainAdapter(reg=0.05, reg_class=1.0, class_penalty="laplacian").fit(X, sample_domain=domain)
+
+
+@pytest.mark.parametrize("method", ["exact", "sinkhorn"])
+def test_semi_supervised_forbids_pairs_of_known_different_labels(method):
+    """A few target labels (routed with sample_domain): no mass between rows of known different
+    labels; the exact plan is the assignment of the constrained costs."""
+    rng = np.random.default_rng(4)
+    n = 30
+    ys, yt = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    # The target classes sit where the other source class is: unsupervised OT crosses them.
+    xs = rng.normal(size=(n, 2)) * 0.5 + np.c_[2.0 * ys, 0 * ys]
+    xt = rng.normal(size=(n, 2)) * 0.5 + np.c_[2.0 * (1 - yt), 0 * yt] + [0.3, 0.0]
+    known = rng.random(n) < 0.5
+    X, _, domain = pack(xs, xt)
+    y = np.r_[ys, np.where(known, yt, -1)]
+    with sklearn.config_context(enable_metadata_routing=True):
+        adapter = OTDomainAdapter(method, semi_supervised=True).fit(X, y, sample_domain=domain)
+        plain = OTDomainAdapter(method).fit(X, np.r_[ys, yt], sample_domain=domain)  # target labels unused
+    plan = adapter.transport_plan(dense=True)
+    mismatch = known[None, :] & (ys[:, None] != yt[None, :])
+    assert plan[mismatch].max() < 1e-12
+    np.testing.assert_allclose(plan.sum(axis=1), 1 / n, atol=1e-9)
+    np.testing.assert_allclose(plan.sum(axis=0), 1 / n, atol=1e-9)
+    assert plain.transport_plan(dense=True)[mismatch].sum() > 0.2  # the constraint changed the plan
+    if method == "exact":
+        cost = pairwise_cost(xs, xt, "sqeuclidean")
+        cost[mismatch] = 10 * cost.max()
+        rows, columns = linear_sum_assignment(cost)
+        assert np.sum(cost * plan) == pytest.approx(cost[rows, columns].sum() / n)
+    # Label propagation gives the known target rows their own labels.
+    propagated = adapter.classes_[adapter.transform_labels(xt).argmax(1)]
+    np.testing.assert_array_equal(propagated[known], yt[known])
+    with pytest.raises(ValueError, match="semi_supervised needs class labels"):
+        with sklearn.config_context(enable_metadata_routing=True):
+            OTDomainAdapter(method, semi_supervised=True).fit(X, sample_domain=domain)

@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
 from .._domain import domain_weights, infer_sample_domain, split_source_target
-from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, pairwise_cost, resolve_backend
+from ..backends import (BACKENDS, FLOAT_DTYPES, METRICS, CostMatrixGeometry, get_geometry, pairwise_cost,
+                        resolve_backend)
 from ..solvers import (
     PENALTIES,
     barycentric_images,
@@ -21,7 +22,9 @@ from ..solvers import (
     displacement_extension,
     exact_plan,
     exact_transport,
+    label_constrained_cost,
     log_weighted,
+    sinkhorn,
     target_class_proportions,
 )
 from ._barycenter import WassersteinBarycenter
@@ -78,6 +81,13 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         ``SinkhornL1l2Transport``), in cost-scale units as "group_lasso"; "target_laplacian"
         (neighbouring target rows fed by neighbouring source rows, in squared-distance units)
         needs no labels.
+    semi_supervised : bool, default=False
+        Use the labels of the target rows that have one (``y`` not -1 or NaN at a row with
+        ``sample_domain < 0``: only with ``sample_domain``, where a labelled row is not taken
+        for a source row): the coupling gives no mass to a source row and a target row of
+        different known labels (:func:`skot.solvers.label_constrained_cost`; POT's
+        ``fit(Xs, ys, Xt, yt)``). The plan is then computed from the cost matrix (a few
+        thousand rows), and new rows are mapped as by "exact". Methods "sinkhorn" and "exact".
     target_shift : bool, default=False
         Target (label) shift: estimate the class proportions of the target rows by OT
         (:func:`skot.solvers.target_class_proportions`, JCPOT) and reweight the source classes
@@ -138,6 +148,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
         "reg": [None, Interval(Real, 0, None, closed="left")],
         "reg_class": [None, Interval(Real, 0, None, closed="left")],
         "class_penalty": [StrOptions(set(PENALTIES))],
+        "semi_supervised": ["boolean"],
         "target_shift": ["boolean"],
         "direction": [StrOptions(set(DIRECTIONS))],
         "metric": [StrOptions(set(METRICS)), callable],
@@ -151,12 +162,13 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     _fitted_attribute = "identity_"
 
     def __init__(self, method="sinkhorn", *, reg=None, reg_class=None, class_penalty="group_lasso",
-                 target_shift=False, direction="source_to_target", metric="sqeuclidean", cost_scale="mean",
+                 semi_supervised=False, target_shift=False, direction="source_to_target", metric="sqeuclidean", cost_scale="mean",
                  solver_params=None, backend="auto", verbose=0, random_state=None):
         self.method = method
         self.reg = reg
         self.reg_class = reg_class
         self.class_penalty = class_penalty
+        self.semi_supervised = semi_supervised
         self.target_shift = target_shift
         self.direction = direction
         self.metric = metric
@@ -169,6 +181,8 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
     def _check_options(self):
         if self.metric != "sqeuclidean" and self.method not in ("sinkhorn", "exact"):
             raise ValueError(f"method={self.method!r} uses the squared Euclidean cost; got metric={self.metric!r}.")
+        if self.semi_supervised and self.method not in ("sinkhorn", "exact"):
+            raise ValueError(f"semi_supervised is used by method='sinkhorn' or 'exact', not {self.method!r}.")
         if self.reg_class is not None and self.method not in ("sinkhorn", "exact"):
             raise ValueError(f"reg_class is used by method='sinkhorn' or 'exact', not {self.method!r}.")
         if self.method == "exact" and self.reg and self.reg_class is None:
@@ -178,7 +192,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
 
     @property
     def _plan_based(self):
-        return self.method == "exact" or self.reg_class is not None
+        return self.method == "exact" or self.reg_class is not None or self.semi_supervised
 
     def _reversed(self):
         return self.direction == "target_to_source" and self.method != "barycenter"
@@ -227,7 +241,7 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
                 sample_weight, proportions = self._shifted_weights(X, domains, sample_weight, labels, backend)
                 fitted["target_class_proportions_"] = proportions
             if self._plan_based:
-                fitted.update(self._fit_plan(X, domains, sample_weight, labels, backend))
+                fitted.update(self._fit_plan(X, y, domains, sample_weight, labels, backend))
             else:
                 fitted.update(self._fit_estimator(X, domains, sample_weight, labels, backend))
         # Fitted attributes only once everything succeeded; identity_ last (it marks a fitted estimator).
@@ -266,33 +280,45 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             fitted.update(classes_=np.unique(labels), _labels=labels)
         return fitted
 
-    def _fit_plan(self, X, domains, sample_weight, labels, backend):
+    def _fit_plan(self, X, y, domains, sample_weight, labels, backend):
         data = split_source_target(X, None, domains, sample_weight)
         source = np.asarray(data.source, dtype=np.float64)
         target = np.asarray(data.target, dtype=np.float64)
         a, b = data.source_weights, data.target_weights
-        if self.reg_class is None:
+        if self.reg_class is None and not self.semi_supervised:
             # Sparse plan; costs on the fly from the points unless the metric is a callable.
             result = (exact_plan(pairwise_cost(source, target, self.metric), a, b, verbose=self.verbose)
                       if callable(self.metric)
                       else exact_transport(source, target, a, b, metric=self.metric, verbose=self.verbose))
-            plan, n_iter = result.plan, result.n_iter
-        else:
-            if labels is None and self.class_penalty != "target_laplacian":
-                raise ValueError("reg_class needs class labels for the source rows (y).")
-            cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric),
-                                            a, b)
-            cost = pairwise_cost(source, target, self.metric)
-            # "sinkhorn" is entropic whatever reg_class; its reg=None means the default.
-            reg = DEFAULT_SINKHORN_REG if self.reg is None and self.method == "sinkhorn" else (self.reg or 0.0)
-            eps = check_resolvable_eps(reg * cost_scale, float(a @ cost @ b))
-            eta = self.reg_class * (cost_scale if self.class_penalty in ("group_lasso", "l1l2") else 1.0)
-            options = dict(self.solver_params or {})
-            result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
-                                                 source=source, target=target, **options)
-            warn_if_not_converged(self, _GapResult(result), options.get("tol", 1e-5),
-                                  quantity="relative conditional-gradient gap")
-            plan, n_iter = result.plan, result.n_iter
+            return self._plan_fitted(result.plan, result.n_iter, source, target, labels)
+        if labels is None and (self.semi_supervised or self.class_penalty != "target_laplacian"):
+            raise ValueError(f"{'semi_supervised' if self.semi_supervised else 'reg_class'} needs class labels "
+                             "for the source rows (y).")
+        cost_scale = resolve_cost_scale(self.cost_scale, get_geometry(backend, source, target, self.metric), a, b)
+        cost = pairwise_cost(source, target, self.metric)
+        if self.semi_supervised:
+            cost = label_constrained_cost(cost, labels, *_target_labels(y, domains, sample_weight))
+        # "sinkhorn" is entropic whatever reg_class; its reg=None means the default.
+        reg = DEFAULT_SINKHORN_REG if self.reg is None and self.method == "sinkhorn" else (self.reg or 0.0)
+        eps = check_resolvable_eps(reg * cost_scale, float(a @ cost @ b))
+        options = dict(self.solver_params or {})
+        if self.reg_class is None:
+            if eps == 0:
+                result = exact_plan(cost, a, b, verbose=self.verbose)
+                return self._plan_fitted(result.plan, result.n_iter, source, target, labels)
+            result = sinkhorn(CostMatrixGeometry(cost), a, b, eps, verbose=self.verbose,
+                              **{key: options[key] for key in ("max_iter", "tol") if key in options})
+            warn_if_not_converged(self, result, options.get("tol", 1e-9))
+            return self._plan_fitted(result.plan(), result.n_iter, source, target, labels)
+        eta = self.reg_class * (cost_scale if self.class_penalty in ("group_lasso", "l1l2") else 1.0)
+        result = class_regularized_transport(cost, a, b, labels, eps, eta, self.class_penalty,
+                                             source=source, target=target, **options)
+        warn_if_not_converged(self, _GapResult(result), options.get("tol", 1e-5),
+                              quantity="relative conditional-gradient gap")
+        return self._plan_fitted(result.plan, result.n_iter, source, target, labels)
+
+    def _plan_fitted(self, plan, n_iter, source, target, labels):
+        """The fitted attributes of a plan-based fit."""
         if self._reversed():
             support, images = target, barycentric_images(plan, source, axis=0)
         else:
@@ -409,6 +435,18 @@ class OTDomainAdapter(DomainTransformerMixin, OneToOneFeatureMixin, TransformerM
             make_geometry, X, support, log_weights, self._labels, transport.epsilon_,
             support_is_source=not self._reversed())
         return proportions
+
+
+def _target_labels(y, domains, sample_weight):
+    """The labels of the target rows of positive weight, and which are known (not -1 or NaN)."""
+    rows = domains < 0
+    if sample_weight is not None:
+        rows &= np.asarray(sample_weight) > 0
+    labels = np.asarray(y)[rows]
+    known = labels != -1
+    if labels.dtype.kind == "f":
+        known &= ~np.isnan(labels)
+    return labels, known
 
 
 def _source_labels(y, domains, sample_weight):

@@ -1,7 +1,7 @@
 """Solvers: pure functions on arrays and geometries, returning result objects."""
 
 from .barycenter import FreeSupportBarycenterResult, barycenter_map_plans, free_support_barycenter
-from .class_regularized import PENALTIES, ClassRegularizedResult, class_regularized_transport
+from .class_regularized import PENALTIES, ClassRegularizedResult, class_regularized_transport, label_constrained_cost
 from .exact import ExactTransportResult, barycentric_images, displacement_extension, exact_plan, exact_transport
 from .gaussian import (
     BuresBarycenterResult,
@@ -42,7 +42,7 @@ from .sinkhorn import (
 )
 
 __all__ = [
-    "PENALTIES", "ClassRegularizedResult", "class_regularized_transport",
+    "PENALTIES", "ClassRegularizedResult", "class_regularized_transport", "label_constrained_cost",
     "barycentric_images", "displacement_extension", "conditional_class_proportions",
     "SemiDiscreteResult", "cell_barycenters", "hard_cell_masses", "learn_target_points", "semidiscrete_dual", "semidiscrete_newton", "semidiscrete_sgd", "SGDState", "semidual_objective",
     "ExactTransportResult", "FreeSupportBarycenterResult", "exact_plan", "exact_transport", "free_support_barycenter", "barycenter_map_plans",

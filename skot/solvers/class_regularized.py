@@ -205,6 +205,35 @@ def _inner(dense, plan):
     return float(plan.multiply(dense).sum()) if sparse.issparse(plan) else float(np.sum(dense * plan))
 
 
+# Cost of a pair of rows whose known labels differ, in units of the largest cost: the plan
+# gives it no mass (a finite value keeps every problem feasible).
+MISMATCH_COST = 10.0
+
+
+def label_constrained_cost(cost, source_labels, target_labels, known):
+    """``cost`` with the pairs of a source row and a target row of known, different labels
+    raised to ``MISMATCH_COST`` times the largest cost (semi-supervised OT: Courty et al.
+    2017, the few target labels one may have).
+
+    Parameters
+    ----------
+    cost : ndarray of shape (n, m)
+    source_labels : ndarray of shape (n,)
+    target_labels : ndarray of shape (m,)
+        Read where ``known``.
+    known : ndarray of bool of shape (m,)
+
+    Returns
+    -------
+    ndarray of shape (n, m)
+        A new array.
+    """
+    cost = np.array(cost, dtype=np.float64)
+    mismatch = known[None, :] & (np.asarray(source_labels)[:, None] != np.asarray(target_labels)[None, :])
+    cost[mismatch] = np.maximum(cost[mismatch], MISMATCH_COST * cost.max())
+    return cost
+
+
 @checked(eps=NON_NEGATIVE, eta=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE,
          sinkhorn_max_iter=COUNT, sinkhorn_tol=NON_NEGATIVE)
 def class_regularized_transport(cost, a, b, labels, eps, eta, penalty="group_lasso", *,
