@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import check_same_namespace
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dask import accepts_dask_arrays
@@ -255,3 +256,40 @@ class DomainTransformerMixin(TransformerMixin):
         if is_source.any():
             out[is_source] = self._map(X[is_source])
         return out
+
+
+def _estimator_has(method):
+    return lambda self: hasattr(self.estimator_ if hasattr(self, "estimator_") else self._base(), method)
+
+
+class FittedPredictorMixin:
+    """Predictions of an estimator that fits a scikit-learn predictor, ``estimator_``, for the
+    target rows (``_base()`` gives the unfitted one): ``predict`` and the classifier's
+    probability and decision methods, on rows checked as at fit."""
+
+    def _checked(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=np.float64, reset=False)
+
+    def predict(self, X):
+        """Predictions at the rows of ``X`` (target rows, or any)."""
+        X = self._checked(X)
+        return self.estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities of the rows of ``X``, columns in the order of ``classes_``."""
+        X = self._checked(X)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities of the rows of ``X``."""
+        X = self._checked(X)
+        return self.estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """The classifier's decision function at the rows of ``X``."""
+        X = self._checked(X)
+        return self.estimator_.decision_function(X)

@@ -7,14 +7,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from .._domain import domain_weights, infer_sample_domain
 from .._progress import fitted
 from ..solvers import jdot_classification, jdot_regression
-from ._base import keeps_model_on_failure, warn_if_not_converged
+from ._base import FittedPredictorMixin, keeps_model_on_failure, warn_if_not_converged
 
 _PARAMETERS = """
     Parameters
@@ -48,11 +47,7 @@ _PARAMETERS = """
 """
 
 
-def _estimator_has(method):
-    return lambda self: hasattr(self.estimator_ if hasattr(self, "estimator_") else self._base(), method)
-
-
-class _JDOT(MetaEstimatorMixin, BaseEstimator):
+class _JDOT(FittedPredictorMixin, MetaEstimatorMixin, BaseEstimator):
     """Fit of a predictor for the target rows by JDOT; subclasses name the task."""
 
     __metadata_request__fit = {"sample_domain": True}
@@ -131,15 +126,6 @@ class _JDOT(MetaEstimatorMixin, BaseEstimator):
     def _fitted_from(self, estimator):
         """Attributes taken from the fitted predictor."""
 
-    def predict(self, X):
-        """Predictions at the rows of ``X`` (target rows, or any)."""
-        X = self._checked(X)
-        return self.estimator_.predict(X)
-
-    def _checked(self, X):
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
 
 class JDOTClassifier(ClassifierMixin, _JDOT):
     __doc__ = """Classifier for the target rows, trained by joint distribution optimal transport (JDOT).
@@ -184,24 +170,6 @@ class JDOTClassifier(ClassifierMixin, _JDOT):
     def score(self, X, y, sample_weight=None):
         """Accuracy of ``predict(X)`` against the labels ``y`` (of target rows, when known)."""
         return super().score(X, y, sample_weight=sample_weight)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities of the rows of ``X``, columns in the order of ``classes_``."""
-        X = self._checked(X)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities of the rows of ``X``."""
-        X = self._checked(X)
-        return self.estimator_.predict_log_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        """The classifier's decision function at the rows of ``X``."""
-        X = self._checked(X)
-        return self.estimator_.decision_function(X)
 
 
 class JDOTRegressor(RegressorMixin, _JDOT):

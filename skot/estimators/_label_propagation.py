@@ -7,24 +7,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from .._domain import domain_weights, infer_sample_domain
 from .._progress import fitted
 from ..backends import BACKENDS, METRICS
 from ._adapter import OTDomainAdapter
-from ._base import keeps_model_on_failure
+from ._base import FittedPredictorMixin, keeps_model_on_failure
 
 PROPAGATION_METHODS = ("sinkhorn", "exact")
 
 
-def _estimator_has(method):
-    return lambda self: hasattr(self.estimator_ if hasattr(self, "estimator_") else self._base(), method)
-
-
-class OTLabelPropagation(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class OTLabelPropagation(ClassifierMixin, FittedPredictorMixin, MetaEstimatorMixin, BaseEstimator):
     """Classifier of the target rows, trained on the labels an OT coupling carries to them.
 
     The coupling of the labelled source rows and the unlabelled target rows
@@ -152,33 +147,6 @@ class OTLabelPropagation(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         fitted(self, start)
         return self
 
-    def _checked(self, X):
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
-    def predict(self, X):
-        """Predictions at the rows of ``X`` (target rows, or any)."""
-        X = self._checked(X)
-        return self.estimator_.predict(X)
-
     def score(self, X, y, sample_weight=None):
         """Accuracy of ``predict(X)`` against the labels ``y`` (of target rows, when known)."""
         return super().score(X, y, sample_weight=sample_weight)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities of the rows of ``X``, columns in the order of ``classes_``."""
-        X = self._checked(X)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities of the rows of ``X``."""
-        X = self._checked(X)
-        return self.estimator_.predict_log_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        """The classifier's decision function at the rows of ``X``."""
-        X = self._checked(X)
-        return self.estimator_.decision_function(X)
