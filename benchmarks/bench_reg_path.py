@@ -6,9 +6,13 @@ refit included) as a ratio to one ``OTDomainAdapter`` fit at the smallest reg, a
 ``GridSearchCV`` of the DA pipeline over the same grid and folds scored by
 ``CircularValidationScorer`` (cold solves, a classifier per candidate); the target accuracy
 of the pipeline (adapter, then the classifier on mapped source rows) at each reg of the
-grid, and at the reg each selection picks. One JSON line per case, a summary per dataset.
+grid, and at the reg each selection picks. With ``--skada``, skada's own selection too:
+``GridSearchCV`` of its ``EntropicOTMappingAdapter`` pipeline over the same values of its
+``reg_e`` (in the same cost units: skot's reg times the mean cost) and the same folds, scored
+by its ``CircularValidation``, with the target accuracy of its pick. One JSON line per case, a
+summary per dataset.
 
-    python benchmarks/bench_reg_path.py [n_samples_per_cluster] [n_seeds] [lr|knn|svc] [--no-grid]
+    python benchmarks/bench_reg_path.py [n_samples_per_cluster] [n_seeds] [lr|knn|svc] [--no-grid] [--skada]
 """
 
 import sys
@@ -49,7 +53,29 @@ def grid_search(X, masked, regs, clf):
     return search.best_params_["otdomainadapter__reg"], time.perf_counter() - start
 
 
-def case(name, X, y, domain, clf_name, with_grid):
+def skada_selection(X, y, domain, regs, mean_cost, clf_name):
+    """skada's grid search over reg_e, and the target accuracy of its pick, refitted."""
+    import sklearn
+    from skada import EntropicOTMappingAdapter, make_da_pipeline
+    from skada.metrics import CircularValidation
+    from sklearn.model_selection import GridSearchCV, StratifiedShuffleSplit
+
+    masked = np.where(domain < 0, -1, y)
+    folds = list(StratifiedShuffleSplit(5, random_state=0).split(X, domain))
+    values = [float(reg * mean_cost) for reg in regs]
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GridSearchCV(make_da_pipeline(EntropicOTMappingAdapter(), classifier(clf_name)),
+                              {"entropicotmappingadapter__reg_e": values}, scoring=CircularValidation(), cv=folds)
+        start = time.perf_counter()
+        search.fit(X, masked, sample_domain=domain)
+        seconds = time.perf_counter() - start
+        target = domain < 0
+        accuracy = float(np.mean(search.best_estimator_.predict(X[target], sample_domain=domain[target]) == y[target]))
+    return values.index(search.best_params_["entropicotmappingadapter__reg_e"]), seconds, accuracy
+
+
+def case(name, X, y, domain, clf_name, with_grid, with_skada):
     from skot import OTDomainAdapter, OTDomainAdapterCV
 
     masked = np.where(domain < 0, -1, y)
@@ -73,6 +99,15 @@ def case(name, X, y, domain, clf_name, with_grid):
             grid_reg, grid_seconds = grid_search(X, masked, path.regs_, classifier(clf_name))
         record.update(grid_search_s=round(grid_seconds, 3), grid_over_path=round(grid_seconds / path_seconds, 1),
                       grid_picked_reg=round(grid_reg, 4), grid_within_0_02=best - accuracy[float(grid_reg)] <= 0.02)
+    if with_skada:
+        from skot.backends import get_geometry
+
+        source, target = X[domain >= 0], X[domain < 0]
+        a, b = np.full(len(source), 1 / len(source)), np.full(len(target), 1 / len(target))
+        mean_cost = get_geometry("numba", source, target, "sqeuclidean").cost_statistic("mean", a, b)
+        index, skada_seconds, skada_accuracy = skada_selection(X, y, domain, path.regs_, mean_cost, clf_name)
+        record.update(skada_selection_s=round(skada_seconds, 3), skada_over_path=round(skada_seconds / path_seconds, 1),
+                      skada_picked_reg=round(float(path.regs_[index]), 4), skada_picked_accuracy=round(skada_accuracy, 4))
     emit(record)
     return record
 
@@ -84,7 +119,8 @@ def main():
     clf_name = args[2] if len(args) > 2 else "lr"
     warm_up()
     for shift in SHIFTS:
-        records = [case(*data, clf_name, not argv_flag("--no-grid")) for data in shifted_datasets(shift, n, n_seeds)]
+        records = [case(*data, clf_name, not argv_flag("--no-grid"), argv_flag("--skada"))
+                   for data in shifted_datasets(shift, n, n_seeds)]
         emit({"case": f"{shift}:summary", "max_path_over_one_fit": max(r["path_over_one_fit"] for r in records),
               "median_path_over_one_fit": float(np.median([r["path_over_one_fit"] for r in records])),
               "picks_within_0.02": f"{sum(r['within_0.02'] for r in records)}/{len(records)}"})
