@@ -9,8 +9,8 @@ from sklearn.model_selection import KFold
 
 from skot import OTDomainAdapter, OTDomainAdapterCV, make_da_pipeline, pack
 from skot.backends import DenseGeometry, get_geometry, pairwise_cost
-from skot.estimators._adapter_cv import one_standard_error_choice
-from skot.solvers import circular_label_accuracy, path_circular_scores, sinkhorn, sinkhorn_path
+from skot.solvers import (circular_label_accuracy, one_standard_error_choice, path_circular_scores, sinkhorn,
+                          sinkhorn_path)
 
 
 def two_classes(n=40, seed=0, shift=(3.0, 1.0)):

@@ -11,26 +11,13 @@ from sklearn.utils.validation import validate_data
 
 from .._domain import infer_sample_domain, split_source_target
 from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, resolve_backend
-from ..solvers import path_circular_scores, sinkhorn_path
+from ..solvers import one_standard_error_choice, path_circular_scores, sinkhorn_path
 from ._adapter import DIRECTIONS, OTDomainAdapter, _source_labels
 from ._base import DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure, resolve_cost_scale
 
 # The default grid: from sharp plans (close to exact OT) to smooth ones that blur the classes.
 REG_RANGE = (0.01, 3.0)
 DEFAULT_SPLITS = 5
-
-
-def one_standard_error_choice(scores):
-    """Index of the largest reg whose mean fold score is within one standard error of the best.
-
-    ``scores`` has one row per reg, largest reg first, one column per fold. The smoothest
-    plan that scores as well as the best within the folds' noise (the one-standard-error
-    rule of Hastie, Tibshirani & Friedman).
-    """
-    means = scores.mean(axis=1)
-    best = int(np.argmax(means))
-    standard_error = scores[best].std() / np.sqrt(scores.shape[1])
-    return int(np.flatnonzero(means >= means[best] - standard_error)[0])
 
 
 class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

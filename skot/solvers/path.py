@@ -164,3 +164,16 @@ def path_circular_scores(path, make_geometry, labels):
         round_trip = _RoundTrip(make_geometry, codes, len(classes), source_mask, target_mask)
         scores[:, j] = [round_trip.accuracy(solutions[j]) for solutions in path.fold_solutions]
     return scores
+
+
+def one_standard_error_choice(scores):
+    """Index of the largest reg whose mean fold score is within one standard error of the best.
+
+    ``scores`` has one row per reg, largest reg first, one column per fold. The smoothest
+    plan that scores as well as the best within the folds' noise (the one-standard-error
+    rule of Hastie, Tibshirani & Friedman).
+    """
+    means = scores.mean(axis=1)
+    best = int(np.argmax(means))
+    standard_error = scores[best].std() / np.sqrt(scores.shape[1])
+    return int(np.flatnonzero(means >= means[best] - standard_error)[0])
