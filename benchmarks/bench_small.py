@@ -23,6 +23,8 @@ Cases (200 source + 150 target rows in 2-D unless said):
   over 5 ``reg`` values and 5 ``SourceTargetShuffleSplit`` folds scored by
   ``PredictionEntropyScorer`` (400 + 400 rows), ``n_jobs=1`` against ``n_jobs=2``, and
   skada's ``EntropicOTMappingAdapter`` grid (its scorer and splitter) in a subprocess;
+- ``label_propagation``: ``OTLabelPropagation(method="exact").fit`` against skada's
+  ``OTLabelProp(LogisticRegression(), reg=None).fit`` (the same target predictions are checked);
 - ``reg_path``: ``OTDomainAdapterCV(regs=8).fit`` (5 folds, refit included) against
   ``GridSearchCV`` of the DA pipeline over the same 8 values and folds scored by
   ``CircularValidationScorer``;
@@ -176,6 +178,28 @@ def case_jdot():
     return lambda: JDOTClassifier().fit(X, y, sample_domain=domain), skada_fit, compare
 
 
+def case_label_propagation():
+    import sklearn
+    from skada import OTLabelProp
+    from sklearn.linear_model import LogisticRegression
+    from skot import OTLabelPropagation
+
+    xs, xt, labels = small_problem()
+    X, y, domain = skot_data(xs, xt, labels)
+
+    def skada_fit():
+        with sklearn.config_context(enable_metadata_routing=True):
+            return _quietly(lambda: OTLabelProp(LogisticRegression(), reg=None, n_iter_max=100000).fit(
+                X, y, sample_domain=domain))
+
+    def compare(model):
+        with sklearn.config_context(enable_metadata_routing=True):
+            theirs = skada_fit().predict(xt, sample_domain=np.full(len(xt), -1))
+        return {"same_target_predictions": bool(np.array_equal(model.predict(xt), theirs))}
+
+    return lambda: OTLabelPropagation(method="exact").fit(X, y), skada_fit, compare
+
+
 def case_class_regularized():
     import ot
     from skot import OTDomainAdapter
@@ -313,7 +337,7 @@ def median_time(func, repeat):
 CASES = {"sinkhorn": case_sinkhorn, "adapter": case_adapter, "gaussian": case_gaussian,
          "barycenter": case_barycenter, "semidiscrete": case_semidiscrete, "exact": case_exact,
          "jdot": case_jdot, "class_regularized": case_class_regularized, "grid": case_grid,
-         "reg_path": case_reg_path}
+         "reg_path": case_reg_path, "label_propagation": case_label_propagation}
 
 
 def main():
