@@ -39,6 +39,12 @@ __all__ = [
 ]
 
 
+def _parameters_repr(obj):
+    """``Name(parameter=value, ...)`` from the object's public attributes."""
+    params = ", ".join(f"{key}={value!r}" for key, value in vars(obj).items() if not key.startswith("_"))
+    return f"{type(obj).__name__}({params})"
+
+
 def _accepts_domain(method):
     return "sample_domain" in inspect.signature(method).parameters
 
@@ -98,9 +104,7 @@ class _DomainAwareScorer(_MetadataRequester):
             )
         return domains, source
 
-    def __repr__(self):
-        params = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if not key.startswith("_"))
-        return f"{type(self).__name__}({params})"
+    __repr__ = _parameters_repr
 
 
 class PredictionEntropyScorer(_DomainAwareScorer):
@@ -376,9 +380,7 @@ class _DomainSplitter:
         X, y = indexable(X, y)
         return infer_sample_domain(len(X), y, sample_domain)
 
-    def __repr__(self):
-        params = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if not key.startswith("_"))
-        return f"{type(self).__name__}({params})"
+    __repr__ = _parameters_repr
 
 
 class SourceTargetShuffleSplit(BaseShuffleSplit):
