@@ -9,7 +9,7 @@ from sklearn.model_selection import KFold
 
 from skot import OTDomainAdapter, OTDomainAdapterCV, make_da_pipeline, pack
 from skot.backends import DenseGeometry, get_geometry, pairwise_cost
-from skot.solvers import (circular_label_accuracy, one_standard_error_choice, path_circular_scores, sinkhorn,
+from skot.solvers import (circular_label_accuracy, circular_path_score, one_standard_error_choice, sinkhorn,
                           sinkhorn_path)
 
 
@@ -58,7 +58,8 @@ def test_each_fold_of_the_path_solves_the_problem_on_its_training_rows(backend):
     assert path.n_iter < cold_iterations
 
 
-def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_plan():
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_plan(backend):
     source, target, labels, _ = two_classes(n=24, seed=1)
     # Noisy labels, so that the round trip gets some wrong.
     labels = np.where(np.random.default_rng(3).random(len(labels)) < 0.2, 1 - labels, labels)
@@ -67,24 +68,26 @@ def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_pla
     cost = pairwise_cost(source[rows], target[columns], "sqeuclidean")
     a, b = np.full(rows.sum(), 1 / rows.sum()), np.full(columns.sum(), 1 / columns.sum())
     eps = 0.3 * float(a @ cost @ b)
-    solution = sinkhorn(DenseGeometry(source[rows], target[columns], "sqeuclidean"), a, b, eps, tol=1e-12)
+    solution = sinkhorn(get_geometry(backend, source[rows], target[columns], "sqeuclidean"), a, b, eps, tol=1e-12)
     # Dense textbook: q = P^T Y / P^T 1, then p(c | x) = sum_j pi(j | x) q_j(c).
     plan = solution.plan()
     q = plan.T @ np.eye(2)[labels[rows]] / plan.sum(axis=0)[:, None]
     held_out_cost = pairwise_cost(source[~rows], target[columns], "sqeuclidean")
     conditional = softmax((solution.potential_target + eps * np.log(b) - held_out_cost) / eps, axis=1)
     expected = np.mean(np.argmax(conditional @ q, axis=1) == labels[~rows])
-    make_geometry = geometry_maker(source, target)
+    make_geometry = geometry_maker(source, target, backend)
     score = circular_label_accuracy(make_geometry, solution, labels, rows, columns)
     assert score == pytest.approx(expected)
     assert 0 < score < 1  # the case tells right from wrong
-    # The path's scores are the same function of each of its solutions.
-    path = sinkhorn_path(make_geometry, np.full(n, 1 / n), np.full(m, 1 / m), [eps, 3 * eps],
-                         folds=[(rows, columns), (~rows, columns)], tol=1e-12)
+    # The path scores each solution right after its solve: the same function of each of them
+    # (recomputed here after the path, each fold's geometry rebuilding the kernel of that eps).
+    folds = [(rows, columns), (~rows, columns)]
+    path = sinkhorn_path(make_geometry, np.full(n, 1 / n), np.full(m, 1 / m), [eps, 3 * eps], folds=folds,
+                         score=circular_path_score(make_geometry, labels, folds), tol=1e-12)
     expected_scores = [[circular_label_accuracy(make_geometry, solution, labels, *masks)
                         for solution, masks in zip(row, path.fold_masks)] for row in path.fold_solutions]
-    np.testing.assert_allclose(path_circular_scores(path, make_geometry, labels), expected_scores)
-    assert path_circular_scores(path, make_geometry, labels)[1, 0] == pytest.approx(expected)
+    np.testing.assert_allclose(path.scores, expected_scores)
+    assert path.scores[1, 0] == pytest.approx(expected)
 
 
 def test_one_standard_error_rule_picks_the_smoothest_reg_that_scores_as_well():

@@ -50,8 +50,8 @@ class ArrayAPIGeometry(Geometry):
         logits = self._logits(h, eps, axis)
         return self._xp.exp(logits - logsumexp(logits, 1, self._xp)[:, None])
 
-    def barycentric_map(self, h, eps, axis):
-        return self._softmax(h, eps, axis) @ self._other_points(axis)
+    def barycentric_map(self, h, eps, axis, values=None):
+        return self._softmax(h, eps, axis) @ self._xp.asarray(self._averaged(values, axis), dtype=self._xp.float64)
 
     def argmax(self, h):
         return self._xp.argmax(self._vector(h)[None, :] - self._cost, axis=1)

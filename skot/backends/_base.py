@@ -39,13 +39,19 @@ class Geometry:
         """``-eps * log sum_k exp((h_k - C)/eps)`` along ``axis`` (the c-transform)."""
         raise NotImplementedError
 
-    def barycentric_map(self, h, eps, axis):
+    def barycentric_map(self, h, eps, axis, values=None):
         """Soft-argmin average of the other cloud's points along ``axis``.
 
         For ``axis=1``: ``T(x_i) = sum_j w_ij y_j`` with
-        ``w_ij = softmax_j((h_j - C_ij) / eps)``; finite for any finite point.
+        ``w_ij = softmax_j((h_j - C_ij) / eps)``; finite for any finite point. ``values`` (one
+        row per point of the other cloud, e.g. its one-hot labels) are averaged instead of
+        the points when given.
         """
         raise NotImplementedError
+
+    def _averaged(self, values, axis):
+        """What :meth:`barycentric_map` averages: ``values``, or the other cloud's points."""
+        return self._other_points(axis) if values is None else values
 
     def sample(self, h, eps, axis, n_samples, rng):
         """Indices drawn from ``softmax((h - C) / eps)`` along ``axis``, shape (rows, n_samples)."""

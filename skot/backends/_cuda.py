@@ -171,10 +171,10 @@ class CudaGeometry(Geometry):
                 self._scale, out)
         return out
 
-    def barycentric_map(self, h, eps, axis):
+    def barycentric_map(self, h, eps, axis, values=None):
         rows, columns = self._oriented(axis)
         lse = -self.softmin(h, eps, axis) / eps
-        points = self._float64(self._other_points(axis))
+        points = self._float64(self._averaged(values, axis))
         out = self._xp.empty((rows.shape[0], points.shape[1]), dtype=self._xp.float64)
         _launch(weighted_sum_kernel, rows.shape[0], rows, columns, self._float64(h), float(eps), lse, self._root,
                 self._scale, points, out)

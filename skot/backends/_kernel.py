@@ -32,6 +32,10 @@ PLAN_SPAN = 300.0
 # A product with K reads an entry where a reduction computes a cost: a thread pays from
 # this many times more entries.
 PRODUCT_WORK = 0.25
+# Barycentric maps of at most this many values per point (labels, low-dimensional points)
+# take their weighted sums in one compiled pass over K, each row of K read once from cache
+# for all of them; more values go to BLAS.
+FUSED_MAX_VALUES = 8
 
 
 @njit(cache=True, nogil=True)
@@ -124,6 +128,33 @@ def column_products_kernel(matrix, weights, start, stop):
         weight = weights[i]
         for j in range(matrix.shape[1]):
             out[j] += weight * matrix[i, j]
+    return out
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def row_products_many_kernel(matrix, weights, out, start, stop):
+    """out_ic = sum_j matrix_ij weights_cj for each of the k rows of ``weights`` (k, m)."""
+    for i in range(start, stop):
+        row = matrix[i]
+        for c in range(weights.shape[0]):
+            total = 0.0
+            for j in range(row.shape[0]):
+                total += row[j] * weights[c, j]
+            out[i, c] = total
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def column_products_many_kernel(matrix, weights, start, stop):
+    """sum_i weights_ci matrix_ij over the rows start..stop, shape (k, m), for each of the k rows
+    of ``weights`` (k, n); in order: the same bits every call."""
+    out = np.zeros((weights.shape[0], matrix.shape[1]))
+    for i in range(start, stop):
+        row = matrix[i]
+        for c in range(weights.shape[0]):
+            weight = weights[c, i]
+            if weight != 0.0:
+                for j in range(row.shape[0]):
+                    out[c, j] += weight * row[j]
     return out
 
 
@@ -242,9 +273,33 @@ class StoredKernel:
         _, top, sums, own = found
         return own - self.eps * (top + np.log(sums))
 
+    def _many_products(self, weights, axis):
+        """``K @ weights.T`` (axis=1) or ``K.T @ weights.T`` (axis=0) for ``weights`` (k, len), one
+        pass over K, on the kernel threads: shape (rows, k)."""
+        n, m = self.matrix.shape
+        work = PRODUCT_WORK * m * weights.shape[0]
+        if axis == 1:
+            out = np.empty((n, weights.shape[0]))
+            run_chunks(lambda start, stop: row_products_many_kernel(self.matrix, weights, out, start, stop), n, work)
+            return out
+        return summed_over_row_chunks(
+            lambda start, stop: column_products_many_kernel(self.matrix, weights, start, stop), n, work).T
+
     def barycentric_map(self, h, points, axis):
-        """Soft-argmin averages of ``points`` (the other side's, float64) along ``axis``, or None:
-        ``K @ (w points) / (K @ w)``, BLAS products of row chunks on the kernel threads."""
+        """Soft-argmin averages of ``points`` (the other side's, or any values per point; float64)
+        along ``axis``, or None: ``K @ (w points) / (K @ w)``, in one compiled pass for a few
+        values per point, else BLAS products of row chunks on the kernel threads."""
+        if points.shape[1] <= FUSED_MAX_VALUES:
+            offsets = self.column_potential if axis == 1 else self.row_potential
+            with np.errstate(invalid="ignore"):  # NaN in h: refused below
+                scaled = scaled_exponentials((h - offsets) / self.eps)
+            if scaled is None:
+                return None
+            weights = scaled[0]
+            sums = self._many_products(np.vstack([points.T * weights, weights]), axis)
+            if not sums[:, -1].min() >= RESOLVED_SUM * weights.shape[0]:
+                return None
+            return sums[:, :-1] / sums[:, -1:]
         found = self._weights(h, axis)
         if found is None:
             return None

@@ -427,9 +427,9 @@ class OnlineGeometry(Geometry):
         """The stored kernel if it was built at ``eps``, else None."""
         return self._kernel if self._kernel is not None and self._kernel.eps == eps else None
 
-    def barycentric_map(self, h, eps, axis):
+    def barycentric_map(self, h, eps, axis, values=None):
         rows, cols = self._oriented(axis)
-        points = _float64(self._other_points(axis))
+        points = _float64(self._averaged(values, axis))
         h, eps = self._axis_values(h, axis), float(eps)
         kernel = self._kernel_at(eps)
         mapped = None if kernel is None else kernel.barycentric_map(h, points, axis)

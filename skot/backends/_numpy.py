@@ -65,8 +65,8 @@ class DenseGeometry(Geometry):
             out[rows] = -eps * _row_logsumexp((h - block) / eps)
         return out
 
-    def barycentric_map(self, h, eps, axis):
-        points = self._other_points(axis)
+    def barycentric_map(self, h, eps, axis, values=None):
+        points = np.asarray(self._averaged(values, axis), dtype=np.float64)
         own = self.x if axis == 1 else self.y
         out = np.empty((self._n_rows(axis), points.shape[1]))
         for rows, block in self._blocks(axis):

@@ -11,7 +11,7 @@ from sklearn.utils.validation import validate_data
 
 from .._domain import infer_sample_domain, split_source_target
 from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, resolve_backend
-from ..solvers import one_standard_error_choice, path_circular_scores, sinkhorn_path
+from ..solvers import circular_path_score, one_standard_error_choice, sinkhorn_path
 from ._adapter import DIRECTIONS, OTDomainAdapter, _source_labels
 from ._base import DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure, resolve_cost_scale
 
@@ -180,10 +180,10 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         def make_geometry(source_rows, target_rows):
             return get_geometry(backend, data.source[source_rows], data.target[target_rows], self.metric)
 
-        path = sinkhorn_path(make_geometry, a, b, regs * cost_scale, folds=folds, tol=self.path_tol,
+        path = sinkhorn_path(make_geometry, a, b, regs * cost_scale, folds=folds,
+                             score=circular_path_score(make_geometry, labels, folds), tol=self.path_tol,
                              verbose=self.verbose)
-        scores = path_circular_scores(path, make_geometry, labels)
-        return scores, path.n_iter
+        return path.scores, path.n_iter
 
     def _transform_fitted(self, X, domains):
         return self.adapter_._transform_fitted(X, domains)

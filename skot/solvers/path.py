@@ -1,15 +1,16 @@
 """Entropic OT along a decreasing sequence of eps, on the cross-validation folds of one problem.
 
 Each fold (its training rows) solves the grid from the largest eps to the smallest, each
-solve starting from the last one's potentials (eps-scaling); a fold's geometry, and its
-stored kernel at each eps, serve all of the fold's solves and scores.
+solve starting from the last one's potentials (eps-scaling); a fold's geometry serves all of
+its solves, and each solution is scored right after its solve, while the geometry's stored
+kernel is the one of that eps.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import softmax
 
+from ..backends import one_blas_thread
 from .sinkhorn import SinkhornResult, sinkhorn
 from ._validation import COUNT, POSITIVE, VERBOSE, checked
 
@@ -26,11 +27,14 @@ class SinkhornPath:
         ``fold_solutions[i][j]``: fold j at ``eps[i]``, on the fold's training rows (in order).
     fold_masks : tuple of (ndarray, ndarray)
         Training rows of each fold: a boolean mask of the source rows and one of the target rows.
+    scores : ndarray of shape (k, n_folds) or None
+        ``score(fold, solution)`` of each solution (None without ``score``).
     """
 
     eps: np.ndarray
     fold_solutions: tuple[tuple[SinkhornResult, ...], ...]
     fold_masks: tuple
+    scores: np.ndarray | None = None
 
     @property
     def n_iter(self):
@@ -47,8 +51,8 @@ def _restricted(weights, mask):
     return kept / total
 
 
-@checked(make_geometry=[callable], max_iter=COUNT, tol=POSITIVE, verbose=VERBOSE)
-def sinkhorn_path(make_geometry, a, b, eps_values, *, folds, max_iter=1000, tol=1e-3, verbose=0):
+@checked(make_geometry=[callable], score=[callable, None], max_iter=COUNT, tol=POSITIVE, verbose=VERBOSE)
+def sinkhorn_path(make_geometry, a, b, eps_values, *, folds, score=None, max_iter=1000, tol=1e-3, verbose=0):
     """Solve entropic OT on each fold at each of ``eps_values``, largest first, each from the last.
 
     Parameters
@@ -62,6 +66,10 @@ def sinkhorn_path(make_geometry, a, b, eps_values, *, folds, max_iter=1000, tol=
         Entropic regularisations in raw cost units (any order; solved decreasing).
     folds : sequence of (ndarray of bool (n,), ndarray of bool (m,))
         The training rows of each fold, source and target.
+    score : callable, optional
+        ``score(fold, solution)`` (fold: its index in ``folds``), called right after each
+        solve, while the fold's geometry stores that eps's kernel (see
+        :func:`circular_path_score`).
     max_iter, tol : int, float
         Of each Sinkhorn solve (see :func:`sinkhorn`).
     verbose : int
@@ -76,50 +84,45 @@ def sinkhorn_path(make_geometry, a, b, eps_values, *, folds, max_iter=1000, tol=
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     masks = tuple((np.asarray(source, dtype=bool), np.asarray(target, dtype=bool)) for source, target in folds)
     by_fold = []
-    for source, target in masks:
-        geometry, fold_a, fold_b = make_geometry(source, target), _restricted(a, source), _restricted(b, target)
-        solutions, start = [], None
-        for eps in eps_values:
-            solutions.append(sinkhorn(geometry, fold_a, fold_b, eps, max_iter=max_iter, tol=tol, init=start,
-                                      verbose=verbose))
-            start = (solutions[-1].potential_source, None)
-        by_fold.append(solutions)
-    return SinkhornPath(eps_values, tuple(zip(*by_fold)), masks)
+    scores = None if score is None else np.empty((len(eps_values), len(masks)))
+    # One hold of the BLAS limit for the many short solves and scores (each would take it anew).
+    with one_blas_thread():
+        for fold, (source, target) in enumerate(masks):
+            geometry, fold_a, fold_b = make_geometry(source, target), _restricted(a, source), _restricted(b, target)
+            solutions, start = [], None
+            for step, eps in enumerate(eps_values):
+                solutions.append(sinkhorn(geometry, fold_a, fold_b, eps, max_iter=max_iter, tol=tol, init=start,
+                                          verbose=verbose))
+                if score is not None:
+                    scores[step, fold] = score(fold, solutions[-1])
+                start = (solutions[-1].potential_source, None)
+            by_fold.append(solutions)
+    return SinkhornPath(eps_values, tuple(zip(*by_fold)), masks, scores)
 
 
 class _RoundTrip:
-    """The geometries of one fold's label round trip, reused at every eps of a path.
-
-    Forward, one geometry per class of the training source rows (together one pass over the
-    training rows, where masking the other classes would cost a pass per class), by the
-    training target rows; backward, the held-out source rows by the training target rows.
-    """
+    """One fold's label round trip: forward through the fold's own geometry (a soft average of
+    the training rows' one-hot labels, from the kernel its solve left), backward through the
+    geometry of the held-out source rows by the training target rows, built once for the
+    fold's every eps."""
 
     def __init__(self, make_geometry, codes, n_classes, source_mask, target_mask):
         source_mask = np.asarray(source_mask, dtype=bool)
         held_out = ~source_mask
         if not held_out.any():
             raise ValueError("The fold holds out no source row to score.")
-        training_codes = codes[source_mask]
-        self.class_rows = [training_codes == label for label in range(n_classes)]
-        self.class_geometries = [make_geometry(source_mask & (codes == label), target_mask) if rows.any() else None
-                                 for label, rows in enumerate(self.class_rows)]
+        self.training_labels = np.eye(n_classes)[codes[source_mask]]
         self.held_out_geometry = make_geometry(held_out, target_mask)
         self.held_out_codes = codes[held_out]
 
     def accuracy(self, solution):
         eps = solution.eps
         log_a, log_b = solution.log_potentials
-        # -eps log of each class's share of the plan's column at every target point (a class
-        # without training rows has none: +inf).
-        forward = np.column_stack([
-            np.full(len(log_b), np.inf) if geometry is None else geometry.softmin(log_a[rows], eps, axis=0)
-            for rows, geometry in zip(self.class_rows, self.class_geometries)])
-        with np.errstate(divide="ignore"):
-            log_q = np.log(softmax(-forward / eps, axis=1))
-        backward = np.column_stack([self.held_out_geometry.softmin(log_b + eps * log_q[:, label], eps, axis=1)
-                                    for label in range(log_q.shape[1])])
-        return float(np.mean(np.argmin(backward, axis=1) == self.held_out_codes))
+        # q_j(c): the share of class c in the plan's column at each target point (0 for a class
+        # without training rows), then p(c | x) = sum_j pi(y_j | x) q_j(c).
+        shares = solution.geometry.barycentric_map(log_a, eps, axis=0, values=self.training_labels)
+        back = self.held_out_geometry.barycentric_map(log_b, eps, axis=1, values=shares)
+        return float(np.mean(np.argmax(back, axis=1) == self.held_out_codes))
 
 
 @checked(make_geometry=[callable])
@@ -138,7 +141,7 @@ def circular_label_accuracy(make_geometry, solution, labels, source_mask, target
     make_geometry : callable
         As for :func:`sinkhorn_path`.
     solution : SinkhornResult
-        The fold's solution, on its training rows (in order).
+        The fold's solution, on its training rows (in order), with its geometry.
     labels : array-like of shape (n,)
         Class of every source row.
     source_mask, target_mask : ndarray of bool of shape (n,), (m,)
@@ -153,17 +156,21 @@ def circular_label_accuracy(make_geometry, solution, labels, source_mask, target
 
 
 @checked(make_geometry=[callable])
-def path_circular_scores(path, make_geometry, labels):
-    """:func:`circular_label_accuracy` of every solution of ``path``: shape (n_eps, n_folds).
+def circular_path_score(make_geometry, labels, folds):
+    """The ``score`` of :func:`sinkhorn_path` that is :func:`circular_label_accuracy`.
 
-    ``make_geometry`` as for :func:`sinkhorn_path`; each fold's geometries serve all its eps.
+    ``score(fold, solution)`` scores fold ``fold`` of ``folds`` (the path's masks); each fold's
+    held-out geometry, built on first use, serves all its eps.
     """
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
-    scores = np.empty((len(path.eps), len(path.fold_masks)))
-    for j, (source_mask, target_mask) in enumerate(path.fold_masks):
-        round_trip = _RoundTrip(make_geometry, codes, len(classes), source_mask, target_mask)
-        scores[:, j] = [round_trip.accuracy(solutions[j]) for solutions in path.fold_solutions]
-    return scores
+    round_trips = {}
+
+    def score(fold, solution):
+        if fold not in round_trips:
+            round_trips[fold] = _RoundTrip(make_geometry, codes, len(classes), *folds[fold])
+        return round_trips[fold].accuracy(solution)
+
+    return score
 
 
 def one_standard_error_choice(scores):
