@@ -250,20 +250,28 @@ class StoredKernel:
         return summed_over_row_chunks(lambda start, stop: column_products_kernel(self.matrix, weights, start, stop),
                                       n, PRODUCT_WORK * m)
 
+    def _scaled(self, h, axis):
+        """(e^(t - s), s) for ``h`` along ``axis`` (module docstring), or None."""
+        offsets = self.column_potential if axis == 1 else self.row_potential
+        with np.errstate(invalid="ignore"):  # NaN in h: refused by the sums
+            return scaled_exponentials((h - offsets) / self.eps)
+
+    @staticmethod
+    def _resolved(sums, weights):
+        """Whether the sums of the weighted kernel resolve the soft-min (module docstring)."""
+        return sums.min() >= RESOLVED_SUM * weights.shape[0]
+
     def _weights(self, h, axis):
         """(e^(t - s), s, sums of the weighted kernel, own potential) for ``h`` along ``axis``, or
-        None where the sums do not resolve the soft-min (module docstring)."""
-        offsets, own = (self.column_potential, self.row_potential) if axis == 1 else (
-            self.row_potential, self.column_potential)
-        with np.errstate(invalid="ignore"):  # NaN in h: refused below
-            scaled = scaled_exponentials((h - offsets) / self.eps)
+        None where the sums do not resolve the soft-min."""
+        scaled = self._scaled(h, axis)
         if scaled is None:
             return None
         weights, top = scaled
         sums = self.products(weights, axis)
-        if not sums.min() >= RESOLVED_SUM * weights.shape[0]:
+        if not self._resolved(sums, weights):
             return None
-        return weights, top, sums, own
+        return weights, top, sums, self.row_potential if axis == 1 else self.column_potential
 
     def softmin(self, h, axis):
         """``-eps log sum exp((h - C) / eps)`` along ``axis``, or None where K cannot resolve it."""
@@ -290,14 +298,12 @@ class StoredKernel:
         along ``axis``, or None: ``K @ (w points) / (K @ w)``, in one compiled pass for a few
         values per point, else BLAS products of row chunks on the kernel threads."""
         if points.shape[1] <= FUSED_MAX_VALUES:
-            offsets = self.column_potential if axis == 1 else self.row_potential
-            with np.errstate(invalid="ignore"):  # NaN in h: refused below
-                scaled = scaled_exponentials((h - offsets) / self.eps)
+            scaled = self._scaled(h, axis)
             if scaled is None:
                 return None
             weights = scaled[0]
             sums = self._many_products(np.vstack([points.T * weights, weights]), axis)
-            if not sums[:, -1].min() >= RESOLVED_SUM * weights.shape[0]:
+            if not self._resolved(sums[:, -1], weights):
                 return None
             return sums[:, :-1] / sums[:, -1:]
         found = self._weights(h, axis)

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
@@ -39,8 +39,8 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         The grid of entropic ``reg`` values (in units of ``cost_scale``), or their number,
         spaced geometrically from 0.01 to 3.
     cv : int, splitter, iterable or None, default=5
-        Number of random splits stratified by domain (each keeps a tenth of every domain's
-        rows out, as :class:`~skot.model_selection.SourceTargetShuffleSplit`), or a splitter
+        Number of folds of a shuffled k-fold split stratified by domain (each fold keeps its
+        share of every domain's rows out, and scores each held-out source row once), or a splitter
         whose ``split(X, y[, sample_domain=...])`` keeps source and target rows in every fold,
         or an iterable of (train, test) index arrays; None: 5.
     direction : {"source_to_target", "target_to_source"}, default="source_to_target"
@@ -126,7 +126,7 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     def _splits(self, X, y, domains):
         if self.cv is None or isinstance(self.cv, Integral):  # each domain's share kept in every fold
             n_splits = DEFAULT_SPLITS if self.cv is None else self.cv
-            return list(StratifiedShuffleSplit(n_splits, random_state=self.random_state).split(X, domains))
+            return list(StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state).split(X, domains))
         if not hasattr(self.cv, "split"):
             return list(self.cv)  # (train, test) index pairs, as scikit-learn's cv accepts
         splitter = self.cv
