@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from scipy.special import softmax
 
 from skot import SinkhornTransport
-from skot.backends import CostMatrixGeometry, DenseGeometry, OnlineGeometry
+from skot.backends import CostMatrixGeometry, DenseGeometry, OnlineGeometry, pairwise_cost
 from skot.backends._exp import FLOOR, LOG_FLOOR, _exp_floored
 from skot.backends._kernel import RESOLVED_SUM, StoredKernel
 from skot.backends._kernel import column_products_kernel, plan_moments_kernel, row_products_kernel
@@ -198,3 +199,21 @@ def test_a_cost_matrix_geometry_solves_as_the_dense_reference():
     h[:5] = 0.0
     np.testing.assert_allclose(geometry.softmin(h, 0.5, 1), DenseGeometry.from_cost_matrix(cost).softmin(h, 0.5, 1),
                                rtol=1e-13)
+
+
+def test_barycentric_map_of_values_from_the_stored_kernel_on_threads():
+    """Averages of a few values per point (one compiled pass over K, in row chunks on the
+    kernel threads at this size) equal the softmax averages written out, along both axes."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(700, 2)), rng.normal(size=(650, 2)) + 0.5
+    geometry = OnlineGeometry(x, y, "sqeuclidean")
+    cost = pairwise_cost(x, y, "sqeuclidean")
+    eps = 0.05 * cost.mean()
+    for axis, size in ((1, 650), (0, 700)):
+        h = eps * rng.normal(size=size)
+        geometry.softmin(h, eps, axis)  # stores the kernel
+        values = rng.normal(size=(size, 3))
+        weights = softmax((h - (cost if axis == 1 else cost.T)) / eps, axis=1)
+        np.testing.assert_allclose(geometry.barycentric_map(h, eps, axis, values=values), weights @ values,
+                                   rtol=1e-10, atol=1e-12)
+        assert geometry._kernel is not None and geometry._kernel.eps == eps
