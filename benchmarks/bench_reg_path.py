@@ -9,10 +9,13 @@ of the pipeline (adapter, then the classifier on mapped source rows) at each reg
 grid, and at the reg each selection picks. With ``--skada``, skada's own selection too:
 ``GridSearchCV`` of its ``EntropicOTMappingAdapter`` pipeline over the same values of its
 ``reg_e`` (in the same cost units: skot's reg times the mean cost) and the same folds, scored
-by its ``CircularValidation``, with the target accuracy of its pick. One JSON line per case, a
-summary per dataset.
+by its ``CircularValidation``, with the target accuracy of its pick. With ``--with-classifier``,
+the path scores each reg by reverse validation of the classifier
+(``OTDomainAdapterCV(estimator=...)``) instead of the plan's label round trip. One JSON line
+per case, a summary per dataset.
 
     python benchmarks/bench_reg_path.py [n_samples_per_cluster] [n_seeds] [lr|knn|svc] [--no-grid] [--skada]
+        [--with-classifier]
 """
 
 import sys
@@ -75,11 +78,12 @@ def skada_selection(X, y, domain, regs, mean_cost, clf_name):
     return values.index(search.best_params_["entropicotmappingadapter__reg_e"]), seconds, accuracy
 
 
-def case(name, X, y, domain, clf_name, with_grid, with_skada):
+def case(name, X, y, domain, clf_name, with_grid, with_skada, with_classifier):
     from skot import OTDomainAdapter, OTDomainAdapterCV
 
     masked = np.where(domain < 0, -1, y)
-    path = OTDomainAdapterCV(regs=8, cv=5, random_state=0)
+    path = OTDomainAdapterCV(regs=8, cv=5, estimator=classifier(clf_name) if with_classifier else None,
+                             random_state=0)
     _, path_seconds, _ = measure(path.fit, X, masked)
     _, one_fit_seconds, _ = measure(OTDomainAdapter(reg=path.regs_.min()).fit, X, masked)
     accuracy = {float(reg): target_accuracy(reg, X, y, masked, classifier(clf_name)) for reg in path.regs_}
@@ -119,7 +123,8 @@ def main():
     clf_name = args[2] if len(args) > 2 else "lr"
     warm_up()
     for shift in SHIFTS:
-        records = [case(*data, clf_name, not argv_flag("--no-grid"), argv_flag("--skada"))
+        records = [case(*data, clf_name, not argv_flag("--no-grid"), argv_flag("--skada"),
+                        argv_flag("--with-classifier"))
                    for data in shifted_datasets(shift, n, n_seeds)]
         emit({"case": f"{shift}:summary", "max_path_over_one_fit": max(r["path_over_one_fit"] for r in records),
               "median_path_over_one_fit": float(np.median([r["path_over_one_fit"] for r in records])),

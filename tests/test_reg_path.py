@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 import sklearn
 from scipy.special import softmax
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
 
 from skot import OTDomainAdapter, OTDomainAdapterCV, make_da_pipeline, pack
 from skot.backends import DenseGeometry, get_geometry, pairwise_cost
-from skot.solvers import (circular_label_accuracy, circular_path_score, one_standard_error_choice, sinkhorn,
-                          sinkhorn_path)
+from skot.solvers import (circular_label_accuracy, circular_path_score, one_standard_error_choice,
+                          reverse_validation_path_score, sinkhorn, sinkhorn_path)
 
 
 def two_classes(n=40, seed=0, shift=(3.0, 1.0)):
@@ -90,6 +92,45 @@ def test_circular_label_accuracy_is_the_round_trip_of_the_labels_through_the_pla
     assert path.scores[1, 0] == pytest.approx(expected)
 
 
+def textbook_reverse_validation(estimator, solution, source, target, labels, rows, columns, direction):
+    """Reverse validation through the dense plan, written out with fresh clones."""
+    plan, eps = solution.plan(), solution.eps
+    to_target = plan @ target[columns] / plan.sum(axis=1)[:, None]
+    to_source = plan.T @ source[rows] / plan.sum(axis=0)[:, None]
+    if direction == "source_to_target":
+        pseudo = clone(estimator).fit(to_target, labels[rows]).predict(target[columns])
+        return np.mean(clone(estimator).fit(to_source, pseudo).predict(source[~rows]) == labels[~rows])
+    pseudo = clone(estimator).fit(source[rows], labels[rows]).predict(to_source)
+    # The held-out rows by the entropic map: pi(y_j | x) ~ b_j exp((g_j - C(x, y_j)) / eps).
+    held_out_cost = pairwise_cost(source[~rows], target[columns], "sqeuclidean")
+    conditional = softmax((solution.log_potentials[1] - held_out_cost) / eps, axis=1)
+    prediction = clone(estimator).fit(target[columns], pseudo).predict(conditional @ target[columns])
+    return np.mean(prediction == labels[~rows])
+
+
+@pytest.mark.parametrize("direction", ["source_to_target", "target_to_source"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_reverse_validation_score_fits_the_classifier_on_the_plans_images(backend, direction):
+    source, target, labels, _ = two_classes(n=50, seed=3, shift=(1.5, 0.5))
+    labels = np.where(np.random.default_rng(5).random(len(labels)) < 0.2, 1 - labels, labels)
+    n, m = len(source), len(target)
+    rows, columns = fold_masks(n, m, 6)
+    make_geometry = geometry_maker(source, target, backend)
+    eps_values = np.array([0.05, 0.5, 2.0]) * float(pairwise_cost(source, target, "sqeuclidean").mean())
+    folds = [(rows, columns)]
+    for estimator in (KNeighborsClassifier(3), LogisticRegression()):
+        # The path's scores come from one copy each way, refitted along the path (warm-started
+        # where the classifier can be): the same as fresh fits on each solution's images.
+        score = reverse_validation_path_score(estimator, make_geometry, source, target, labels, folds,
+                                              direction=direction)
+        path = sinkhorn_path(make_geometry, np.full(n, 1 / n), np.full(m, 1 / m), eps_values, folds=folds,
+                             score=score, tol=1e-12)
+        expected = [textbook_reverse_validation(estimator, row[0], source, target, labels, rows, columns, direction)
+                    for row in path.fold_solutions]
+        np.testing.assert_allclose(path.scores[:, 0], expected)
+        assert len(set(expected)) > 1 and 0 < min(expected) < 1  # the case tells the regs and right from wrong
+
+
 def test_one_standard_error_rule_picks_the_smoothest_reg_that_scores_as_well():
     scores = np.array([[0.5, 0.6, 0.55], [0.9, 0.8, 0.85], [0.92, 0.85, 0.83], [0.95, 0.95, 0.94]])
     # The best mean is the last row (0.947, standard error 0.0027): nothing else is within it.
@@ -139,12 +180,43 @@ def test_adapter_cv_routing_on_and_off_and_splitters_choose_alike():
     assert OTDomainAdapterCV(regs=4, cv=shuffled).fit(X, y).cv_scores_.shape == (4, 3)
 
 
+@pytest.mark.parametrize("direction", ["source_to_target", "target_to_source"])
+def test_adapter_cv_with_a_classifier_scores_each_fold_by_its_reverse_validation(direction):
+    X, y, domain, y_true = shifted_problem(seed=2)
+    X_before = X.copy()
+    model = OTDomainAdapterCV(regs=3, estimator=KNeighborsClassifier(3), cv=3, direction=direction,
+                              random_state=0).fit(X, y)
+    np.testing.assert_array_equal(X, X_before)
+    # The same folds and grid by hand: the rows of each side in the order of X.
+    source, target, labels = X[domain >= 0], X[domain < 0], y[domain >= 0]
+    folds = []
+    for train, _ in StratifiedKFold(3, shuffle=True, random_state=0).split(X, domain):
+        training = np.isin(np.arange(len(X)), train)
+        folds.append((training[domain >= 0], training[domain < 0]))
+    n, m = len(source), len(target)
+    a, b = np.full(n, 1 / n), np.full(m, 1 / m)
+    mean_cost = float(a @ pairwise_cost(source, target, "sqeuclidean") @ b)
+    make_geometry = geometry_maker(source, target)
+    score = reverse_validation_path_score(KNeighborsClassifier(3), make_geometry, source, target, labels, folds,
+                                          direction=direction)
+    path = sinkhorn_path(make_geometry, a, b, model.regs_ * mean_cost, folds=folds, score=score, tol=1e-2)
+    np.testing.assert_allclose(model.cv_scores_, path.scores)
+    assert model.reg_ == model.regs_[one_standard_error_choice(path.scores)]
+    # Routing on: the same scores from sample_domain, target labels present but never read.
+    with sklearn.config_context(enable_metadata_routing=True):
+        on = OTDomainAdapterCV(regs=3, estimator=KNeighborsClassifier(3), cv=3, direction=direction,
+                               random_state=0).fit(X, np.where(domain >= 0, y, 1 - y_true), sample_domain=domain)
+    np.testing.assert_array_equal(on.cv_scores_, model.cv_scores_)
+
+
 def test_adapter_cv_bad_input_says_what_is_wrong():
     X, y, domain, _ = shifted_problem()
     with pytest.raises(ValueError, match="class labels"):
         OTDomainAdapterCV(regs=3, cv=2).fit(X, sample_domain=domain)
     with pytest.raises(ValueError, match="regs must be positive"):
         OTDomainAdapterCV(regs=[0.1, -1.0]).fit(X, y)
+    with pytest.raises(ValueError, match="'estimator' parameter"):
+        OTDomainAdapterCV(estimator="logistic").fit(X, y)
     with pytest.warns(UserWarning, match="no target rows"):
         identity = OTDomainAdapterCV(regs=3).fit(X[domain >= 0], y[domain >= 0])
     assert identity.reg_ is None and identity.cv_scores_ is None

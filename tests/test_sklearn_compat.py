@@ -31,6 +31,7 @@ from skot import (
 ESTIMATORS = [SinkhornTransport(), GaussianBuresMap(), WassersteinBarycenter(),
               WassersteinBarycenter(method="gaussian"), SemiDiscreteMap(), SemiDiscreteMap(solver="sgd"),
               OTDomainAdapter(), OTDomainAdapter("exact"), OTDomainAdapterCV(),
+              OTDomainAdapterCV(regs=3, cv=3, estimator=LogisticRegression()),
               SourceOnlyEstimator(LogisticRegression()), SourceOnlyEstimator(Ridge()), JDOTClassifier(), JDOTRegressor(),
               OTLabelPropagation()]
 

@@ -6,12 +6,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._domain import infer_sample_domain, split_source_target
 from ..backends import BACKENDS, FLOAT_DTYPES, METRICS, get_geometry, resolve_backend
-from ..solvers import circular_path_score, one_standard_error_choice, sinkhorn_path
+from ..solvers import circular_path_score, one_standard_error_choice, reverse_validation_path_score, sinkhorn_path
 from ._adapter import DIRECTIONS, OTDomainAdapter, _source_labels
 from ._base import DomainTransformerMixin, check_resolvable_eps, keeps_model_on_failure, resolve_cost_scale
 
@@ -26,10 +26,13 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     Every fold solves entropic OT along the grid of ``reg`` values from the largest to the
     smallest, each solve starting from the last one's potentials (eps-scaling), on the fold's
     own geometry, whose stored kernel at each reg serves its solve and its score. Each
-    (reg, fold) is scored by circular validation through the plan, with no classifier: the
-    training source labels are carried to the target points by the plan and back to the
-    held-out source rows by the entropic map's conditional, and the score is the share of
-    held-out rows that get their own label back. Target labels are never read. The chosen
+    (reg, fold) is scored by circular validation: without ``estimator``, through the plan
+    alone (the training source labels are carried to the target points by the plan and back
+    to the held-out source rows by the entropic map's conditional, and the score is the share
+    of held-out rows that get their own label back); with a classifier, by reverse
+    validation of that classifier on the fold's mapped rows (the choice then follows the
+    classifier's taste for smooth or sharp maps, at the cost of two fits per reg and fold).
+    Target labels are never read. The chosen
     ``reg_`` is the largest whose mean score is within one standard error of the best (the
     smoothest plan that does as well), and the adapter is refitted with it on all rows.
 
@@ -38,6 +41,10 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     regs : int or array-like of float, default=8
         The grid of entropic ``reg`` values (in units of ``cost_scale``), or their number,
         spaced geometrically from 0.01 to 3.
+    estimator : classifier or None, default=None
+        Scores each reg and fold by reverse validation
+        (:func:`skot.solvers.reverse_validation_path_score`) with clones of it; None: by the
+        plan's label round trip (:func:`skot.solvers.circular_path_score`).
     cv : int, splitter, iterable or None, default=5
         Number of folds of a shuffled k-fold split stratified by domain (each fold keeps its
         share of every domain's rows out, and scores each held-out source row once), or a splitter
@@ -90,6 +97,7 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
     _parameter_constraints = {
         "regs": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "cv": ["cv_object"],
+        "estimator": [HasMethods(["fit", "predict"]), None],
         "direction": [StrOptions(set(DIRECTIONS))],
         "metric": [StrOptions(set(METRICS))],
         "cost_scale": [StrOptions({"mean", "median", "max"}), Interval(Real, 0, None, closed="neither"), None],
@@ -102,9 +110,10 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
 
     _fitted_attribute = "adapter_"
 
-    def __init__(self, regs=8, *, cv=5, direction="source_to_target", metric="sqeuclidean", cost_scale="mean",
-                 path_tol=1e-2, tol=1e-9, backend="auto", verbose=0, random_state=None):
+    def __init__(self, regs=8, *, estimator=None, cv=5, direction="source_to_target", metric="sqeuclidean",
+                 cost_scale="mean", path_tol=1e-2, tol=1e-9, backend="auto", verbose=0, random_state=None):
         self.regs = regs
+        self.estimator = estimator
         self.cv = cv
         self.direction = direction
         self.metric = metric
@@ -180,8 +189,12 @@ class OTDomainAdapterCV(DomainTransformerMixin, OneToOneFeatureMixin, Transforme
         def make_geometry(source_rows, target_rows):
             return get_geometry(backend, data.source[source_rows], data.target[target_rows], self.metric)
 
-        path = sinkhorn_path(make_geometry, a, b, regs * cost_scale, folds=folds,
-                             score=circular_path_score(make_geometry, labels, folds), tol=self.path_tol,
+        if self.estimator is None:
+            score = circular_path_score(make_geometry, labels, folds)
+        else:
+            score = reverse_validation_path_score(self.estimator, make_geometry, data.source, data.target, labels,
+                                                  folds, direction=self.direction)
+        path = sinkhorn_path(make_geometry, a, b, regs * cost_scale, folds=folds, score=score, tol=self.path_tol,
                              verbose=self.verbose)
         return path.scores, path.n_iter
 

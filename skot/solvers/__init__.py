@@ -17,7 +17,8 @@ from .gaussian import (
 )
 from .jdot import JDOTResult, jdot_classification, jdot_regression
 from .langevin import conditional_langevin, entropic_conditional_drift, kde_score, scott_bandwidth, unadjusted_langevin
-from .path import SinkhornPath, circular_label_accuracy, circular_path_score, one_standard_error_choice, sinkhorn_path
+from .path import (SinkhornPath, circular_label_accuracy, circular_path_score, one_standard_error_choice,
+                   reverse_validation_path_score, sinkhorn_path)
 from .multiscale import multiscale_sinkhorn, use_multiscale
 from .semidiscrete import (
     SemiDiscreteResult,
@@ -49,5 +50,6 @@ __all__ = [
     "JDOTResult", "jdot_classification", "jdot_regression", "conditional_langevin", "entropic_conditional_drift", "kde_score", "scott_bandwidth", "unadjusted_langevin",
     "BuresBarycenterResult", "bures_barycenter", "bures_barycenter_maps",
     "bures_map", "bures_wasserstein_distance", "entropic_gaussian_map", "fit_gaussian", "gaussian_ot", "GaussianOTResult", "psd_power",
-    "SinkhornPath", "circular_label_accuracy", "circular_path_score", "one_standard_error_choice", "sinkhorn_path",
+    "SinkhornPath", "circular_label_accuracy", "circular_path_score", "one_standard_error_choice",
+    "reverse_validation_path_score", "sinkhorn_path",
     "ClassProportionsResult", "target_class_proportions", "SinkhornResult", "log_weighted", "multiscale_sinkhorn", "use_multiscale", "sinkhorn", "sinkhorn_divergence", "self_transport_potential"]

@@ -9,8 +9,11 @@ kernel is the one of that eps.
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from ..backends import one_blas_thread
+from .jdot import _warm
 from .sinkhorn import SinkhornResult, sinkhorn
 from ._validation import COUNT, POSITIVE, VERBOSE, checked
 
@@ -163,14 +166,102 @@ def circular_path_score(make_geometry, labels, folds):
     held-out geometry, built on first use, serves all its eps.
     """
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
-    round_trips = {}
+    return _fold_score(lambda fold: _RoundTrip(make_geometry, codes, len(classes), *folds[fold]))
+
+
+def _fold_score(build):
+    """``score(fold, solution)``: the accuracy of ``build(fold)``, which is built on first use."""
+    built = {}
 
     def score(fold, solution):
-        if fold not in round_trips:
-            round_trips[fold] = _RoundTrip(make_geometry, codes, len(classes), *folds[fold])
-        return round_trips[fold].accuracy(solution)
+        if fold not in built:
+            built[fold] = build(fold)
+        return built[fold].accuracy(solution)
 
     return score
+
+
+class _ReverseValidation:
+    """One fold's circular validation with a classifier, through the fold's plan both ways."""
+
+    def __init__(self, estimator, make_geometry, source, target, codes, source_mask, target_mask, direction):
+        source_mask, target_mask = np.asarray(source_mask, dtype=bool), np.asarray(target_mask, dtype=bool)
+        if source_mask.all():
+            raise ValueError("The fold holds out no source row to score.")
+        # One copy each way per fold, refitted at every eps from its last fit (warm_start on,
+        # where the estimator has it): the mapped rows move little from one eps to the next.
+        self.forward, self.backward = (_warm(clone(estimator)) for _ in range(2))
+        self.direction = direction
+        self.training_source, self.training_codes = source[source_mask], codes[source_mask]
+        self.training_target = target[target_mask]
+        self.held_out, self.held_out_codes = source[~source_mask], codes[~source_mask]
+        # Held-out source rows are off the fold's plan: mapped to the target by the entropic
+        # map's out-of-sample extension (only when the classifier learns in the target's space
+        # of the reverse problem).
+        self.held_out_geometry = make_geometry(~source_mask, target_mask) if direction == "target_to_source" else None
+
+    def accuracy(self, solution):
+        eps, geometry = solution.eps, solution.geometry
+        log_a, log_b = solution.log_potentials
+        if self.direction == "source_to_target":  # classifiers learn on mapped rows, predict raw ones
+            pseudo = self.forward.fit(geometry.barycentric_map(log_b, eps, axis=1), self.training_codes).predict(
+                self.training_target)
+        else:
+            if not hasattr(self.forward, "classes_"):  # the source rows do not move with eps: one fit
+                self.forward.fit(self.training_source, self.training_codes)
+            pseudo = self.forward.predict(geometry.barycentric_map(log_a, eps, axis=0))
+        if len(np.unique(pseudo)) < 2:  # a classifier cannot be fitted on one class: it predicts that one
+            prediction = np.full(len(self.held_out), pseudo[0])
+        elif self.direction == "source_to_target":
+            prediction = self.backward.fit(geometry.barycentric_map(log_a, eps, axis=0), pseudo).predict(self.held_out)
+        else:
+            prediction = self.backward.fit(self.training_target, pseudo).predict(
+                self.held_out_geometry.barycentric_map(log_b, eps, axis=1))
+        return float(np.mean(prediction == self.held_out_codes))
+
+
+@checked(estimator=[HasMethods(["fit", "predict"])], make_geometry=[callable],
+         direction=[StrOptions({"source_to_target", "target_to_source"})])
+def reverse_validation_path_score(estimator, make_geometry, source, target, labels, folds, *,
+                                  direction="source_to_target"):
+    """A ``score`` of :func:`sinkhorn_path`: circular (reverse) validation with a classifier.
+
+    With a fold's plan on its training rows, ``direction`` "source_to_target": ``estimator``
+    is fitted on the training source rows mapped to the target by the plan (barycentric map)
+    and predicts the training target rows; a second copy is fitted on those rows mapped back
+    to the source by the plan's columns, with these predictions as labels, and predicts the
+    held-out source rows. "target_to_source": the first copy learns on the source rows and
+    predicts the target rows mapped to the source; the second learns on the target rows and
+    predicts the held-out source rows mapped to the target (the entropic map's extension).
+    The score is the accuracy on the held-out source rows (Bruzzone & Marconcini 2010; the
+    reverse problem's plan is the transpose of the forward one: no second solve). Target
+    labels are never read.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Two clones per fold, each refitted at every eps (from its last fit where the
+        estimator has a ``warm_start`` parameter, which is switched on).
+    make_geometry : callable
+        As for :func:`sinkhorn_path`.
+    source, target : ndarray of shape (n, d), (m, d)
+        All source and target rows (each fold's geometry holds its training rows, in order).
+    labels : array-like of shape (n,)
+        Class of every source row.
+    folds : sequence of (ndarray of bool (n,), ndarray of bool (m,))
+        The path's training masks.
+    direction : {"source_to_target", "target_to_source"}, default="source_to_target"
+        The side that the adapter maps, in whose images the classifier learns.
+
+    Returns
+    -------
+    callable
+        ``score(fold, solution)``.
+    """
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1]
+    source, target = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    return _fold_score(lambda fold: _ReverseValidation(estimator, make_geometry, source, target, codes,
+                                                       *folds[fold], direction))
 
 
 def one_standard_error_choice(scores):
