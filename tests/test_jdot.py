@@ -10,6 +10,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from skot import JDOTClassifier, JDOTRegressor, make_da_pipeline, pack
 from skot.solvers import jdot_classification, jdot_regression
+from skot.solvers._refits import WarmRefits
 
 
 def shifted(seed=0, n=60, shift=(2.5, 1.0)):
@@ -140,3 +141,21 @@ def test_jdot_regression_equals_the_textbook_alternation_and_learns_the_shift():
     error = np.mean((model.predict(target) - target_values) ** 2)
     source_only = np.mean((LinearRegression().fit(source, values).predict(target) - target_values) ** 2)
     assert error < 0.5 * source_only
+
+
+def test_warm_refits_start_from_the_last_fit_unless_the_classes_changed():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    three, two = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0), (X[:, 0] > 0).astype(int)
+    refits = WarmRefits(LogisticRegression())
+    first = refits.fit(X, three)
+    assert first.get_params()["warm_start"] and first.classes_.tolist() == [0, 1, 2]
+    # Other classes: the three-class coefficients cannot start this fit (scikit-learn would
+    # raise); a fresh clone fits it, as a cold fit does.
+    second = refits.fit(X, two)
+    assert second is not first
+    np.testing.assert_allclose(second.coef_, LogisticRegression().fit(X, two).coef_, rtol=1e-3)
+    # The same classes: the same estimator, refitted from its coefficients to the cold solution.
+    third = refits.fit(X + 0.01, two)
+    assert third is second
+    np.testing.assert_allclose(third.coef_, LogisticRegression().fit(X + 0.01, two).coef_, rtol=1e-3)

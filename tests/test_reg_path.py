@@ -209,6 +209,23 @@ def test_adapter_cv_with_a_classifier_scores_each_fold_by_its_reverse_validation
     np.testing.assert_array_equal(on.cv_scores_, model.cv_scores_)
 
 
+@pytest.mark.parametrize("direction", ["source_to_target", "target_to_source"])
+def test_adapter_cv_with_a_classifier_refits_when_the_predicted_classes_change_along_the_path(direction):
+    # Three classes; at reg 30 the blurred plan predicts fewer of them than at the sharp regs, so
+    # the classifier refitted along the path meets new class sets (its warm start must not carry
+    # coefficients of another shape).
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
+    labels, target_labels = rng.integers(0, 3, 90), rng.integers(0, 3, 90)
+    source = centres[labels] + 0.5 * rng.normal(size=(90, 2))
+    target = centres[target_labels] + 0.5 * rng.normal(size=(90, 2)) + [2.0, 1.0]
+    X, y, _ = pack(source, target, labels)
+    model = OTDomainAdapterCV(regs=[0.02, 0.3, 3.0, 30.0], estimator=LogisticRegression(), cv=3,
+                              direction=direction, random_state=0).fit(X, y)
+    assert model.cv_scores_[0].mean() < model.cv_scores_[2].mean()  # reg 30 blurs the classes
+    assert model.reg_ < 30.0
+
+
 def test_adapter_cv_bad_input_says_what_is_wrong():
     X, y, domain, _ = shifted_problem()
     with pytest.raises(ValueError, match="class labels"):

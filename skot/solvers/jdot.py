@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import clone
 
 from .._progress import Progress
 from ..backends import CostMatrixGeometry, one_blas_thread, pairwise_cost
 from .exact import exact_plan, exact_transport
 from .sinkhorn import sinkhorn
+from ._refits import WarmRefits
 from ._validation import COUNT, NON_NEGATIVE, VERBOSE, checked
 
 
@@ -76,13 +76,6 @@ def _carried_labels(plan, one_hot, min_weight):
     return rows, classes, carried[rows, classes]
 
 
-def _warm(estimator):
-    """``estimator``, its ``warm_start`` switched on when it has one (each refit starts from the last)."""
-    if "warm_start" in estimator.get_params():
-        estimator.set_params(warm_start=True)
-    return estimator
-
-
 _COMMON = dict(alpha=NON_NEGATIVE, eps=NON_NEGATIVE, max_iter=COUNT, tol=NON_NEGATIVE, verbose=VERBOSE)
 
 
@@ -123,16 +116,14 @@ def jdot_classification(estimator, source, labels, target, a=None, b=None, *, al
     problem = _Problem(source, target, a, b, alpha)
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
     one_hot = np.eye(len(classes))[codes]
-    estimator = clone(estimator)
+    refits = WarmRefits(estimator)
 
-    def refit(plan, first):
+    def refit(plan):
         rows, classes_of_rows, weights = _carried_labels(plan, one_hot, min_weight)
-        estimator.fit(problem.target[rows], classes[classes_of_rows], sample_weight=weights)
-        if first:
-            _warm(estimator)
-        return _label_loss(estimator, problem.target, classes, codes)
+        fitted = refits.fit(problem.target[rows], classes[classes_of_rows], sample_weight=weights)
+        return _label_loss(fitted, problem.target, classes, codes)
 
-    return problem.alternate(refit, estimator, alpha, eps, max_iter, tol, "JDOT classification", verbose)
+    return problem.alternate(refit, refits, alpha, eps, max_iter, tol, "JDOT classification", verbose)
 
 
 @checked(**_COMMON)
@@ -150,17 +141,15 @@ def jdot_regression(estimator, source, values, target, a=None, b=None, *, alpha=
     """
     problem = _Problem(source, target, a, b, alpha)
     values = np.asarray(values, dtype=np.float64)
-    estimator = clone(estimator)
+    refits = WarmRefits(estimator)
     weights = problem.b * len(problem.b)
 
-    def refit(plan, first):
+    def refit(plan):
         carried = np.asarray(plan.T @ values).ravel() / problem.b
-        estimator.fit(problem.target, carried, sample_weight=weights)
-        if first:
-            _warm(estimator)
-        return (values[:, None] - np.asarray(estimator.predict(problem.target), dtype=np.float64)[None, :]) ** 2
+        fitted = refits.fit(problem.target, carried, sample_weight=weights)
+        return (values[:, None] - np.asarray(fitted.predict(problem.target), dtype=np.float64)[None, :]) ** 2
 
-    return problem.alternate(refit, estimator, alpha, eps, max_iter, tol, "JDOT regression", verbose)
+    return problem.alternate(refit, refits, alpha, eps, max_iter, tol, "JDOT regression", verbose)
 
 
 class _Problem:
@@ -191,9 +180,9 @@ class _Problem:
         solution = exact_plan(cost, self.a, self.b, basis=warm)
         return solution.plan, solution.basis, solution.cost
 
-    def alternate(self, refit, estimator, alpha, eps, max_iter, tol, name, verbose):
-        """The block coordinate descent: plan for the current loss, then ``refit(plan, first)``,
-        which fits the estimator and returns the next label loss (n, m)."""
+    def alternate(self, refit, refits, alpha, eps, max_iter, tol, name, verbose):
+        """The block coordinate descent: plan for the current loss, then ``refit(plan)``, which
+        fits the estimator (``refits``) and returns the next label loss (n, m)."""
         # One BLAS thread: the refits' many tiny products would wake (and spin) a pool each time.
         with one_blas_thread():
             loss, warm, previous_plan, objective = None, None, None, None
@@ -206,7 +195,7 @@ class _Problem:
                     # The estimator was fitted on this very plan: both blocks are at a fixed point.
                     converged, change, objective = True, 0.0, value
                     break
-                loss = refit(plan, n_iter == 1)
+                loss = refit(plan)
                 change = None if objective is None else abs(value - objective)
                 objective, previous_plan = value, plan
                 if change is not None and change <= tol:
@@ -214,7 +203,7 @@ class _Problem:
                     break
                 progress(n_iter, change)
             progress.done(n_iter, change, converged)
-        return JDOTResult(estimator, plan, float(objective), n_iter, converged,
+        return JDOTResult(refits.fitted, plan, float(objective), n_iter, converged,
                           float(np.inf if change is None else change))
 
 

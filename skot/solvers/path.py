@@ -9,11 +9,10 @@ kernel is the one of that eps.
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from ..backends import one_blas_thread
-from .jdot import _warm
+from ._refits import WarmRefits
 from .sinkhorn import SinkhornResult, sinkhorn
 from ._validation import COUNT, POSITIVE, VERBOSE, checked
 
@@ -188,9 +187,9 @@ class _ReverseValidation:
         source_mask, target_mask = np.asarray(source_mask, dtype=bool), np.asarray(target_mask, dtype=bool)
         if source_mask.all():
             raise ValueError("The fold holds out no source row to score.")
-        # One copy each way per fold, refitted at every eps from its last fit (warm_start on,
-        # where the estimator has it): the mapped rows move little from one eps to the next.
-        self.forward, self.backward = (_warm(clone(estimator)) for _ in range(2))
+        # One copy each way per fold, refitted at every eps from its last fit: the mapped rows
+        # move little from one eps to the next.
+        self.forward, self.backward = WarmRefits(estimator), WarmRefits(estimator)
         self.direction = direction
         self.training_source, self.training_codes = source[source_mask], codes[source_mask]
         self.training_target = target[target_mask]
@@ -207,9 +206,10 @@ class _ReverseValidation:
             pseudo = self.forward.fit(geometry.barycentric_map(log_b, eps, axis=1), self.training_codes).predict(
                 self.training_target)
         else:
-            if not hasattr(self.forward, "classes_"):  # the source rows do not move with eps: one fit
+            # The source rows do not move with eps: one fit serves the fold.
+            if self.forward.fitted is None:
                 self.forward.fit(self.training_source, self.training_codes)
-            pseudo = self.forward.predict(geometry.barycentric_map(log_a, eps, axis=0))
+            pseudo = self.forward.fitted.predict(geometry.barycentric_map(log_a, eps, axis=0))
         if len(np.unique(pseudo)) < 2:  # a classifier cannot be fitted on one class: it predicts that one
             prediction = np.full(len(self.held_out), pseudo[0])
         elif self.direction == "source_to_target":
