@@ -240,8 +240,8 @@ def reverse_validation_path_score(estimator, make_geometry, source, target, labe
     Parameters
     ----------
     estimator : classifier
-        Two clones per fold, each refitted at every eps (from its last fit where the
-        estimator has a ``warm_start`` parameter, which is switched on).
+        Two clones per fold, each refitted at every eps, from its last fit where the
+        estimator has a ``warm_start`` parameter (switched on) and the classes are the same.
     make_geometry : callable
         As for :func:`sinkhorn_path`.
     source, target : ndarray of shape (n, d), (m, d)
