@@ -217,3 +217,8 @@ def test_barycentric_map_of_values_from_the_stored_kernel_on_threads():
         np.testing.assert_allclose(geometry.barycentric_map(h, eps, axis, values=values), weights @ values,
                                    rtol=1e-10, atol=1e-12)
         assert geometry._kernel is not None and geometry._kernel.eps == eps
+        # Without its kernel (freed), the geometry computes the same averages online.
+        geometry.clear_cache()
+        assert geometry._kernel is None
+        np.testing.assert_allclose(geometry.barycentric_map(h, eps, axis, values=values), weights @ values,
+                                   rtol=1e-10, atol=1e-12)

@@ -1,5 +1,7 @@
 """The warm-started reg path (sinkhorn_path), its circular score, and OTDomainAdapterCV."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import sklearn
@@ -58,6 +60,34 @@ def test_each_fold_of_the_path_solves_the_problem_on_its_training_rows(backend):
             cold_iterations += sinkhorn(sub, *weights, eps, tol=1e-10).n_iter
     # Warm starts: the path takes fewer iterations than cold solves at each eps.
     assert path.n_iter < cold_iterations
+
+
+def test_the_path_keeps_one_folds_kernel_at_a_time():
+    """Five folds of 320 x 320 rows: at its peak the path holds about one fold's stored kernel
+    (plus the smaller held-out geometries), and after it none, where keeping each fold's would
+    take five; the solutions still give their plans."""
+    source, target, labels, _ = two_classes(n=400, seed=0)
+    n = m = 400
+    folds = [fold_masks(n, m, seed) for seed in range(5)]
+    make_geometry = geometry_maker(source, target)
+    eps_values = np.array([0.05, 0.5]) * float(pairwise_cost(source, target, "sqeuclidean").mean())
+    a = np.full(n, 1 / n)
+
+    def run():
+        return sinkhorn_path(make_geometry, a, a, eps_values, folds=folds,
+                             score=circular_path_score(make_geometry, labels, folds), tol=1e-3)
+
+    run()  # compiled beforehand
+    tracemalloc.start()
+    try:
+        path = run()
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    kernel_bytes = 8 * max(rows.sum() * columns.sum() for rows, columns in folds)
+    assert peak < 2 * kernel_bytes and kept < 0.5 * kernel_bytes
+    solution, (rows, columns) = path.fold_solutions[0][0], folds[0]
+    np.testing.assert_allclose(solution.plan().sum(axis=0), np.full(columns.sum(), 1 / columns.sum()), atol=1e-3)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

@@ -35,6 +35,10 @@ class Geometry:
     def _other_points(self, axis):
         return self.y if axis == 1 else self.x
 
+    def clear_cache(self):
+        """Free what the geometry keeps to speed up later reductions (a stored kernel); they
+        recompute it when they need it."""
+
     def softmin(self, h, eps, axis):
         """``-eps * log sum_k exp((h_k - C)/eps)`` along ``axis`` (the c-transform)."""
         raise NotImplementedError

@@ -371,6 +371,9 @@ class CostMatrixGeometry(Geometry):
         super().__init__(self._reference.x, self._reference.y, None)
         self._kernel = None
 
+    def clear_cache(self):
+        self._kernel = None
+
     def softmin(self, h, eps, axis):
         h, eps = np.ascontiguousarray(h, dtype=np.float64), float(eps)
         kernel = self._kernel if self._kernel is not None and self._kernel.eps == eps else None

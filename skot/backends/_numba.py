@@ -325,6 +325,10 @@ class OnlineGeometry(Geometry):
         self._kernel_fits = x.shape[0] * y.shape[0] * 8 <= kernel_memory * 2**20
         self._kernel = None
 
+    def clear_cache(self):
+        self._kernel = None
+        self._last_softmin = {0: None, 1: None}
+
     def _oriented(self, axis):
         """(row points, transposed column points) for a reduction along ``axis``."""
         side = 1 if axis == 1 else 0

@@ -98,6 +98,8 @@ def sinkhorn_path(make_geometry, a, b, eps_values, *, folds, score=None, max_ite
                 if score is not None:
                     scores[step, fold] = score(fold, solutions[-1])
                 start = (solutions[-1].potential_source, None)
+            # The solutions keep the geometry (for their plans), not its kernel: one fold's at a time.
+            geometry.clear_cache()
             by_fold.append(solutions)
     return SinkhornPath(eps_values, tuple(zip(*by_fold)), masks, scores)
 
@@ -162,20 +164,22 @@ def circular_path_score(make_geometry, labels, folds):
     """The ``score`` of :func:`sinkhorn_path` that is :func:`circular_label_accuracy`.
 
     ``score(fold, solution)`` scores fold ``fold`` of ``folds`` (the path's masks); each fold's
-    held-out geometry, built on first use, serves all its eps.
+    held-out geometry serves all its eps.
     """
     classes, codes = np.unique(np.asarray(labels), return_inverse=True)
     return _fold_score(lambda fold: _RoundTrip(make_geometry, codes, len(classes), *folds[fold]))
 
 
 def _fold_score(build):
-    """``score(fold, solution)``: the accuracy of ``build(fold)``, which is built on first use."""
-    built = {}
+    """``score(fold, solution)``: the accuracy of ``build(fold)``, built when the fold changes (the
+    path solves fold after fold: one fold's geometries are kept at a time)."""
+    current = {}
 
     def score(fold, solution):
-        if fold not in built:
-            built[fold] = build(fold)
-        return built[fold].accuracy(solution)
+        if fold not in current:
+            current.clear()  # freed before its successor is built
+            current[fold] = build(fold)
+        return current[fold].accuracy(solution)
 
     return score
 
